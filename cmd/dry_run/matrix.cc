@@ -25,19 +25,24 @@ Matrix compute(const policy::Evaluator& ev, const std::vector<const policy::Pod*
   return m;
 }
 
-nlohmann::json to_json(const Matrix& m) {
-  nlohmann::json pods = nlohmann::json::array();
-  nlohmann::json denied = nlohmann::json::array();
-  for (const auto* p : m.pods) pods.push_back(p->key());
+// Streams {"port":..,"protocol":..,"pods":[..],"denied":[[from,to],..]}: a 1k-pod matrix has
+// up to a million denied pairs, too many to build as a JSON tree first.
+void write_json(const Matrix& m, std::ostream& out) {
+  std::vector<std::string> names;
+  for (const auto* p : m.pods) names.push_back(nlohmann::json(p->key()).dump());
+  out << "{\"port\":" << m.port.port << ",\"protocol\":\"" << policy::to_string(m.port.protocol)
+      << "\",\"pods\":[";
+  for (size_t i = 0; i < names.size(); ++i) out << (i ? "," : "") << names[i];
+  out << "],\"denied\":[";
+  bool first = true;
   for (size_t i = 0; i < m.pods.size(); ++i) {
     for (size_t j = 0; j < m.pods.size(); ++j) {
-      if (i != j && !m.allowed[i][j]) denied.push_back({m.pods[i]->key(), m.pods[j]->key()});
+      if (i == j || m.allowed[i][j]) continue;
+      out << (first ? "" : ",") << "[" << names[i] << "," << names[j] << "]";
+      first = false;
     }
   }
-  return {{"port", m.port.port},
-          {"protocol", policy::to_string(m.port.protocol)},
-          {"pods", pods},
-          {"denied", denied}};
+  out << "]}";
 }
 
 Table to_table(const Matrix& m) {
@@ -86,11 +91,12 @@ int run_matrix(const MatrixOptions& o) {
     std::cerr << "error: no --port given and the input mentions no port\n";
     return kUsage;
   }
-  nlohmann::json matrices = nlohmann::json::array();
+  if (o.format == Format::kJson) std::cout << "{\"matrices\":[";
   for (const auto& pp : ports) {
     const Matrix m = compute(ev, pods, pp, family);
     if (o.format == Format::kJson) {
-      matrices.push_back(to_json(m));
+      if (&pp != &ports.front()) std::cout << ",";
+      write_json(m, std::cout);
       continue;
     }
     if (o.format == Format::kText) {
@@ -106,7 +112,7 @@ int run_matrix(const MatrixOptions& o) {
     }
     if (o.format != Format::kCsv || &pp != &ports.back()) std::cout << "\n";
   }
-  if (o.format == Format::kJson) std::cout << nlohmann::json{{"matrices", matrices}}.dump() << "\n";
+  if (o.format == Format::kJson) std::cout << "]}\n";
   return kOk;
 }
 
