@@ -114,7 +114,9 @@ void Loader::add_text(std::string_view text, const std::string& name) {
 
 void Loader::add_document(const json& doc, const std::string& source) {
   if (!doc.is_object()) {
-    error(source, "", {"", "a Kubernetes object must be a map, not " + doc.dump().substr(0, 40)});
+    error(source, "",
+          {"", "a Kubernetes object must be a map, not " +
+                   doc.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 40)});
     return;
   }
   const auto kind = doc.find("kind");

@@ -19,8 +19,9 @@ struct Ctx {
   bool clean() const { return errors.size() == start; }
 };
 
+// Input may hold invalid UTF-8; messages replace it rather than throw.
 std::string quoted(const json& v) {
-  return v.dump();
+  return v.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string kind_of(const json& v) {
@@ -212,8 +213,8 @@ std::optional<Peer> parse_peer(const json& v, const std::string& path, Ctx& c) {
   }
   if (const json* b = field(v, "ipBlock")) {
     ++count;
-    peer.ip_block = parse_ip_block(*b, path + ".ipBlock", c);
-    if (!peer.ip_block) return std::nullopt;
+    // Keep checking the rest of the peer even when the ipBlock is bad: every error counts.
+    peer.ip_block = parse_ip_block(*b, path + ".ipBlock", c).value_or(IpBlock{});
   }
   if (count == 0) {
     c.add(path, "Required value: must specify a peer");
@@ -238,9 +239,9 @@ std::optional<PolicyPort> parse_port(const json& v, const std::string& path, Ctx
     if (!p) {
       c.add(path + ".protocol",
             "Unsupported value: \"" + *proto + "\": supported values: \"SCTP\", \"TCP\", \"UDP\"");
-      return std::nullopt;
+    } else {
+      out.protocol = *p;
     }
-    out.protocol = *p;
   }
   if (const json* port = field(v, "port")) {
     if (port->is_string()) {
@@ -344,7 +345,8 @@ bool parse_meta(const json& obj, bool namespaced, std::string& ns, std::string& 
   auto e = namespaced ? validation::dns1123_subdomain(name) : validation::dns1123_label(name);
   if (!e.empty()) c.add("metadata.name", "Invalid value: \"" + name + "\": " + e);
   if (namespaced) {
-    ns = get_string(*meta, "namespace", "metadata.namespace", c).value_or(kDefaultNamespace);
+    ns = get_string(*meta, "namespace", "metadata.namespace", c).value_or("");
+    if (ns.empty()) ns = kDefaultNamespace;
     if (auto ne = validation::dns1123_label(ns); !ne.empty()) {
       c.add("metadata.namespace", "Invalid value: \"" + ns + "\": " + ne);
     }

@@ -21,8 +21,9 @@ bool name_part_ok(std::string_view s) {
   return true;
 }
 
+// [a-z0-9]([-a-z0-9]*[a-z0-9])? of any length; dns1123_label adds the 63 limit.
 bool label_ok(std::string_view s) {
-  if (s.empty() || s.size() > 63 || !lower_alnum(s.front()) || !lower_alnum(s.back())) {
+  if (s.empty() || !lower_alnum(s.front()) || !lower_alnum(s.back())) {
     return false;
   }
   for (char c : s) {
@@ -87,7 +88,8 @@ std::string label_value(std::string_view s) {
 }
 
 std::string port_name(std::string_view s) {
-  if (s.empty() || s.size() > 15) return "must be no more than 15 characters";
+  if (s.size() > 15) return "must be no more than 15 characters";
+  if (s.empty()) return "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
   bool letter = false;
   for (size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];

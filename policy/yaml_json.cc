@@ -2,7 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <regex>
+#include <cmath>
+#include <cstdlib>
 
 namespace policy {
 namespace {
@@ -12,27 +13,53 @@ using json = nlohmann::json;
 // Deeper documents are rejected rather than risking the stack on hostile input.
 constexpr int kMaxDepth = 64;
 
+// Aliases can expand a small document exponentially ("billion laughs"). Without aliases a
+// node takes at least a byte of text, so a budget linear in the input bounds the work and
+// never refuses a real snapshot.
+constexpr size_t kSpareNodes = 100'000;
+
 struct TooDeep {};
+struct TooLarge {};
+
+// Number syntax of the YAML core schema, checked by hand: libstdc++'s std::regex recurses per
+// character and overflowed the stack on a 100k-digit scalar.
+bool is_int(std::string_view s) {
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+bool is_float(std::string_view s) {
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+  const size_t e = s.find_first_of("eE");
+  std::string_view mant = s.substr(0, e);
+  if (e != std::string_view::npos && !is_int(s.substr(e + 1))) return false;
+  const size_t dot = mant.find('.');
+  const auto digits = [](std::string_view d) {
+    return d.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  if (dot == std::string_view::npos) return !mant.empty() && digits(mant);
+  const auto whole = mant.substr(0, dot), frac = mant.substr(dot + 1);
+  return digits(whole) && digits(frac) && !(whole.empty() && frac.empty());
+}
 
 json plain_scalar(const std::string& s) {
-  static const std::regex kInt(R"([-+]?[0-9]+)");
-  static const std::regex kFloat(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
-  if (std::regex_match(s, kInt)) {
-    try {
-      return std::stoll(s);
-    } catch (const std::out_of_range&) {
-      return s;  // too large for an integer field; the field check reports it
-    }
+  if (!is_int(s) && !is_float(s)) return s;
+  // A number stays a number even out of range (as in the API server's decoder), so that a
+  // field check rejects it: `port: 1e999` must not become the port *name* "1e999".
+  try {
+    if (is_int(s)) return std::stoll(s);
+  } catch (const std::out_of_range&) {
   }
-  if (std::regex_match(s, kFloat)) return std::stod(s);
-  return s;
+  const double d = std::strtod(s.c_str(), nullptr);  // +-HUGE_VAL or 0 out of range
+  return std::isfinite(d) ? json(d) : json(d > 0 ? 1e308 : -1e308);
 }
 
-json convert(const YAML::Node& n, int depth) {
+json convert(const YAML::Node& n, int depth, size_t& budget) {
   if (depth > kMaxDepth) throw TooDeep{};
+  if (budget-- == 0) throw TooLarge{};
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -42,14 +69,14 @@ json convert(const YAML::Node& n, int depth) {
       return n.Tag() == "!" ? json(n.Scalar()) : plain_scalar(n.Scalar());
     case YAML::NodeType::Sequence: {
       json out = json::array();
-      for (const auto& item : n) out.push_back(convert(item, depth + 1));
+      for (const auto& item : n) out.push_back(convert(item, depth + 1, budget));
       return out;
     }
     case YAML::NodeType::Map: {
       json out = json::object();
       for (const auto& kv : n) {
         if (!kv.first.IsScalar()) throw YAML::Exception(kv.first.Mark(), "map key is not a scalar");
-        out[kv.first.Scalar()] = convert(kv.second, depth + 1);
+        out[kv.first.Scalar()] = convert(kv.second, depth + 1, budget);
       }
       return out;
     }
@@ -62,13 +89,19 @@ json convert(const YAML::Node& n, int depth) {
 YamlDocuments yaml_to_json(std::string_view text) {
   YamlDocuments out;
   try {
-    for (const auto& doc : YAML::LoadAll(std::string(text))) out.docs.push_back(convert(doc, 0));
+    size_t budget = text.size() + kSpareNodes;
+    for (const auto& doc : YAML::LoadAll(std::string(text))) {
+      out.docs.push_back(convert(doc, 0, budget));
+    }
   } catch (const YAML::Exception& e) {
     out.docs.clear();  // a stream that fails to parse is not trusted in part
     out.error =
         "YAML: " + (e.mark.is_null() ? e.msg
                                      : "line " + std::to_string(e.mark.line + 1) + ", column " +
                                            std::to_string(e.mark.column + 1) + ": " + e.msg);
+  } catch (const TooLarge&) {
+    out.docs.clear();
+    out.error = "YAML: expands to far more nodes than its size allows (alias expansion?)";
   } catch (const TooDeep&) {
     out.docs.clear();
     out.error = "YAML: nested more than " + std::to_string(kMaxDepth) + " levels deep";

@@ -83,7 +83,7 @@ int run_diff(const DiffOptions& o) {
     std::cout << nlohmann::json{{"changes", out},
                                 {"ports_compared", ports.size()},
                                 {"pods_compared", pods.size()}}
-                     .dump(2)
+                     .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
   } else {
     Table t{{"from", "to", "port", "before", "after", "why (new)"}, {}};

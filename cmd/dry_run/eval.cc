@@ -102,7 +102,7 @@ int run_eval(const EvalOptions& o) {
   if (o.format == Format::kJson) {
     auto j = policy::verdict_json(c, flow, v);
     if (!note.empty()) j["note"] = note;
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else if (o.explain) {
     if (!note.empty()) std::cout << "(" << note << ")\n";
     std::cout << policy::explain_text(c, flow, v);

@@ -45,7 +45,7 @@ int run_validate(const ValidateOptions& o) {
                                 {"warnings", warns},
                                 {"skipped_kinds", r.skipped_kinds},
                                 {"summary", summary(r, warnings.size())}}
-                     .dump(2)
+                     .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
   } else {
     for (const auto& e : r.errors) std::cout << "error: " << e.str() << "\n";
