@@ -16,6 +16,8 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
+constexpr int kMaxJsonDepth = 64;  // as for YAML (yaml_json.cc)
+
 bool has_manifest_extension(const fs::path& p) {
   const auto ext = p.extension().string();
   return ext == ".yaml" || ext == ".yml" || ext == ".json";
@@ -90,7 +92,19 @@ void Loader::add_text(std::string_view text, const std::string& name) {
   ++r_.files;
   std::vector<json> docs;
   if (ends_with(name, ".json")) {
-    json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    // Values nested deeper than any manifest are dropped while parsing, before anything
+    // recursive (dump, parse) can run out of stack on them.
+    bool too_deep = false;
+    const json::parser_callback_t depth_guard = [&](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxJsonDepth) too_deep = true;
+      return depth <= kMaxJsonDepth;
+    };
+    json doc = json::parse(text, depth_guard, /*allow_exceptions=*/false);
+    if (too_deep) {
+      error(name, "",
+            {"", "JSON: nested more than " + std::to_string(kMaxJsonDepth) + " levels deep"});
+      return;
+    }
     if (doc.is_discarded()) {
       error(name, "", {"", "JSON: not a valid JSON document"});
       return;

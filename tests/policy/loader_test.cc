@@ -176,12 +176,13 @@ TEST(LoaderTest, YamlScalarTyping) {
   EXPECT_EQ(std::get<int32_t>(*plain.cluster.policies[0].ingress[0].ports[0].port), 80);
   // A plain `true` is a boolean, which a label value may not be (kubectl: "cannot unmarshal
   // bool into ... of type string"); quoted, it is the string "true".
-  const auto b = load("{apiVersion: v1, kind: Pod, metadata: {name: x, labels: {on: true}}}");
-  EXPECT_NE(find_error(b, "metadata.labels[on]", "must be a string, not a boolean"), nullptr)
+  const auto b = load("{apiVersion: v1, kind: Pod, metadata: {name: x, labels: {enabled: true}}}");
+  EXPECT_NE(find_error(b, "metadata.labels[enabled]", "must be a string, not a boolean"), nullptr)
       << testing::all_errors(b);
-  const auto s = load("{apiVersion: v1, kind: Pod, metadata: {name: x, labels: {on: 'true'}}}");
+  const auto s =
+      load("{apiVersion: v1, kind: Pod, metadata: {name: x, labels: {enabled: 'true'}}}");
   ASSERT_TRUE(s.ok()) << testing::all_errors(s);
-  EXPECT_EQ(s.cluster.pods[0].labels.at("on"), "true");
+  EXPECT_EQ(s.cluster.pods[0].labels.at("enabled"), "true");
   // A label value that looks like a number must be quoted, too.
   const auto n = load("{apiVersion: v1, kind: Pod, metadata: {name: x, labels: {v: 1.0}}}");
   EXPECT_NE(find_error(n, "metadata.labels[v]", "must be a string, not a number"), nullptr);
