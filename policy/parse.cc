@@ -50,7 +50,8 @@ bool expect(const json& v, json::value_t type, const char* what, const std::stri
 
 void check_known(const json& obj, const std::string& path, std::initializer_list<const char*> known,
                  Ctx& c) {
-  for (const auto& [key, _] : obj.items()) {
+  for (const auto& item : obj.items()) {
+    const std::string& key = item.key();
     if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) {
       c.add(path.empty() ? key : path + "." + key, "unknown field \"" + key + "\"");
     }
