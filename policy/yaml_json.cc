@@ -1,9 +1,11 @@
 #include "policy/yaml_json.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <cstdlib>
+#include <sstream>
 
 namespace policy {
 namespace {
@@ -20,6 +22,44 @@ constexpr size_t kSpareNodes = 100'000;
 
 struct TooDeep {};
 struct TooLarge {};
+struct Stuck {
+  YAML::Mark mark;
+};
+
+// yaml-cpp 0.7 loops forever on some malformed streams (",+" is one, found by the fuzzer): the
+// next document starts where the previous one did, and YAML::LoadAll never returns. A cheap
+// event-only pass first makes sure every document moves the parser forward.
+class ProgressCheck : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& m) override {
+    if (started_ && m.pos == last_.pos) throw Stuck{m};
+    started_ = true;
+    last_ = m;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  bool started_ = false;
+  YAML::Mark last_;
+};
+
+void check_progress(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  ProgressCheck check;
+  while (parser.HandleNextDocument(check)) {
+  }
+}
 
 // Number syntax of the YAML core schema, checked by hand: libstdc++'s std::regex recurses per
 // character and overflowed the stack on a 100k-digit scalar.
@@ -90,7 +130,9 @@ YamlDocuments yaml_to_json(std::string_view text) {
   YamlDocuments out;
   try {
     size_t budget = text.size() + kSpareNodes;
-    for (const auto& doc : YAML::LoadAll(std::string(text))) {
+    std::string copy(text);
+    check_progress(copy);
+    for (const auto& doc : YAML::LoadAll(copy)) {
       out.docs.push_back(convert(doc, 0, budget));
     }
   } catch (const YAML::Exception& e) {
@@ -99,6 +141,10 @@ YamlDocuments yaml_to_json(std::string_view text) {
         "YAML: " + (e.mark.is_null() ? e.msg
                                      : "line " + std::to_string(e.mark.line + 1) + ", column " +
                                            std::to_string(e.mark.column + 1) + ": " + e.msg);
+  } catch (const Stuck& s) {
+    out.error = "YAML: line " + std::to_string(s.mark.line + 1) + ", column " +
+                std::to_string(s.mark.column + 1) +
+                ": malformed stream, the parser cannot continue";
   } catch (const TooLarge&) {
     out.docs.clear();
     out.error = "YAML: expands to far more nodes than its size allows (alias expansion?)";

@@ -401,5 +401,15 @@ TEST(LoaderHostileInputTest, DeepNestingIsAnError) {
   }
 }
 
+// yaml-cpp 0.7's LoadAll never returns on these (found by libFuzzer): each "document" starts
+// where the last one did. They must be errors, and fast.
+TEST(LoaderHostileInputTest, StreamsThatStallTheYamlParserAreErrors) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  for (const char* text : {",+", ",\xff\xff-", "a: 1\n---\n,+\n"}) {
+    SCOPED_TRACE(text);
+    EXPECT_EXIT(load_in_child(text, "stall.yaml", 5), ::testing::ExitedWithCode(0), "");
+  }
+}
+
 }  // namespace
 }  // namespace policy
