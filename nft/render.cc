@@ -131,7 +131,8 @@ struct MatchRenderer {
         {kCtInvalid, "invalid"},
         {kCtEstablished, "established"},
         {kCtRelated, "related"},
-        {kCtNew, "new"}};
+        {kCtNew, "new"},
+        {kCtUntracked, "untracked"}};
     std::vector<std::string> names;
     for (const auto& [bit, name] : kNames) {
       if ((m.states & bit) != 0) {

@@ -24,7 +24,11 @@ inline constexpr std::uint32_t kCtInvalid = 1u << 0;
 inline constexpr std::uint32_t kCtEstablished = 1u << 1;
 inline constexpr std::uint32_t kCtRelated = 1u << 2;
 inline constexpr std::uint32_t kCtNew = 1u << 3;
-inline constexpr std::uint32_t kCtKnownStates = kCtInvalid | kCtEstablished | kCtRelated | kCtNew;
+// IPv6 neighbour discovery and MLD are never tracked (nf_conntrack_proto_icmpv6.c,
+// noct_valid_new): without accepting `untracked`, an isolated pod loses its IPv6 neighbours.
+inline constexpr std::uint32_t kCtUntracked = 1u << 6;
+inline constexpr std::uint32_t kCtKnownStates =
+    kCtInvalid | kCtEstablished | kCtRelated | kCtNew | kCtUntracked;
 
 // TCP header flag bits.
 inline constexpr std::uint8_t kTcpFin = 0x01;
@@ -68,7 +72,8 @@ struct AddrSetMatch {
 };
 
 // `meta l4proto . th dport @set` against a set keyed inet_proto . inet_service.
-// Packets without a transport header never match (negated: always match).
+// Packets without a transport header never match, negated or not: the payload load
+// breaks the rule (NFT_BREAK) before the comparison.
 struct PortSetMatch {
   std::string set;
   bool negate = false;

@@ -44,4 +44,14 @@ struct ValidateOptions {
 };
 int run_validate(const ValidateOptions& o);
 
+struct CompileOptions {
+  InputOptions input;
+  std::string node;
+  std::string table = "nftpolicy";
+  bool judge_node_traffic = false;
+  bool no_counters = false;
+  Format format = Format::kText;
+};
+int run_compile(const CompileOptions& o);
+
 }  // namespace dry_run

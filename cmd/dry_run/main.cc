@@ -133,6 +133,19 @@ int main(int argc, char** argv) {
   add_format(v, fmt, false);
   v->footer(kExitCodes);
 
+  CompileOptions compile;
+  auto* c = app.add_subcommand(
+      "compile", "The nftables program a node would get (nft syntax; `nft -c -f` accepts it)");
+  add_input(c, compile.input);
+  c->add_option("--node", compile.node, "Node name (spec.nodeName of its pods)")->required();
+  c->add_option("--table", compile.table, "Name of the inet table (default nftpolicy)");
+  c->add_flag("--judge-node-traffic", compile.judge_node_traffic,
+              "Apply ingress policies to connections from the node itself too (by default the "
+              "node, e.g. kubelet probes, reaches its pods)");
+  c->add_flag("--no-counters", compile.no_counters, "No counters on the drop rules");
+  add_format(c, fmt, false);
+  c->footer(kExitCodes);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& err) {
@@ -156,6 +169,10 @@ int main(int argc, char** argv) {
       diff.base.skip_invalid = diff.with.skip_invalid = diff.base.skip_invalid;
       if (!collect_ports(d, diff.ports, error)) throw CLI::ValidationError("--port", error);
       return run_diff(diff);
+    }
+    if (c->parsed()) {
+      compile.format = format;
+      return run_compile(compile);
     }
     validate.format = format;
     return run_validate(validate);

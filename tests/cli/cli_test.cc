@@ -1,5 +1,6 @@
 // policy-dry-run as a user runs it: exit codes, output formats, error messages.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -46,7 +47,7 @@ TEST(Cli, HelpListsSubcommandsAndExitCodes) {
   for (const char* s : {"eval", "matrix", "diff", "validate", "Exit codes"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
   }
-  for (const char* sub : {"eval", "matrix", "diff", "validate"}) {
+  for (const char* sub : {"eval", "matrix", "diff", "validate", "compile"}) {
     const auto h = dry_run(std::string(sub) + " --help");
     EXPECT_EQ(h.rc, 0) << sub;
     EXPECT_NE(h.out.find("--filename"), std::string::npos) << sub;
@@ -61,6 +62,33 @@ TEST(Cli, UsageErrorsExitTwo) {
   EXPECT_EQ(dry_run("matrix -f " + kExamples + " --port 0").rc, 2);
   EXPECT_EQ(dry_run("matrix -f " + kExamples + " --port 80 --protocol ICMP").rc, 2);
   EXPECT_EQ(dry_run("matrix -f " + kExamples + " -o xml --port 80").rc, 2);
+}
+
+// `compile` prints what a node would get; the kernel's own parser must accept it. Checked
+// with `nft -c` inside a throwaway network namespace (root only): nothing is applied.
+TEST(Cli, CompileOutputIsAcceptedByNft) {
+  for (const char* flags : {"--node node-1", "--node node-2 --judge-node-traffic --no-counters"}) {
+    SCOPED_TRACE(flags);
+    const auto r = dry_run("compile -f " + kExamples + " " + flags);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_NE(r.out.find("table inet nftpolicy {"), std::string::npos);
+    EXPECT_NE(r.out.find("ip daddr vmap @ingress-v4"), std::string::npos);
+    if (::geteuid() != 0) continue;
+    TempDir tmp;
+    const auto file = tmp.write("program.nft", r.out);
+    const std::string ns = "npcli-" + std::to_string(::getpid());
+    ASSERT_EQ(std::system(("ip netns add " + ns).c_str()), 0);
+    const int rc = std::system(("ip netns exec " + ns + " nft -c -f " + shell_quote(file)).c_str());
+    (void)std::system(("ip netns del " + ns).c_str());
+    EXPECT_EQ(rc, 0) << r.out;
+  }
+  const auto json = dry_run("compile -f " + kExamples + " --node node-1 -o json");
+  ASSERT_EQ(json.rc, 0);
+  EXPECT_NE(json.out.find("\"isolated_ingress\": 1"), std::string::npos) << json.out;
+  const auto unknown = dry_run("compile -f " + kExamples + " --node nowhere");
+  EXPECT_EQ(unknown.rc, 0);
+  EXPECT_NE(unknown.err.find("no pod of the input runs on node nowhere"), std::string::npos);
+  EXPECT_EQ(dry_run("compile -f " + kExamples).rc, 2);  // --node is required
 }
 
 TEST_F(Fixture, EvalExitCodeIsTheVerdict) {

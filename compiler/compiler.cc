@@ -1,0 +1,441 @@
+#include "compiler/compiler.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "compiler/ranges.h"
+
+namespace compiler {
+namespace {
+
+using common::Family;
+using common::IpAddr;
+using nft::AddrSetMatch;
+using policy::Cluster;
+using policy::Direction;
+using policy::LabelSelector;
+using policy::NetworkPolicy;
+using policy::Pod;
+
+constexpr Family kFamilies[] = {Family::kV4, Family::kV6};
+
+nft::Family nft_family(Family f) {
+  return f == Family::kV4 ? nft::Family::ipv4 : nft::Family::ipv6;
+}
+
+const char* tag(Family f) {
+  return f == Family::kV4 ? "v4" : "v6";
+}
+
+// FNV-1a: object names are derived from what the object means, so they are stable across
+// compiles and unrelated changes. 48 bits of it keep names short; collisions are detected.
+std::string digest(std::string_view text) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char ch : text) {
+    h ^= ch;
+    h *= 0x100000001b3ull;
+  }
+  char buf[13];
+  std::snprintf(buf, sizeof buf, "%012llx", static_cast<unsigned long long>(h >> 16));
+  return buf;
+}
+
+// A selector in a canonical text form: equal selectors written differently share a set.
+std::string canonical(const LabelSelector& s) {
+  std::string out;
+  for (const auto& [k, v] : s.match_labels) out += k + "=" + v + ",";
+  std::vector<std::string> exprs;
+  for (const auto& r : s.match_expressions) {
+    auto values = r.values;
+    std::sort(values.begin(), values.end());
+    std::string e = r.key + "#" + std::to_string(static_cast<int>(r.op)) + "(";
+    for (const auto& v : values) e += v + ",";
+    exprs.push_back(e + ")");
+  }
+  std::sort(exprs.begin(), exprs.end());
+  for (const auto& e : exprs) out += e + ";";
+  return out;
+}
+
+std::string rule_comment(const NetworkPolicy& np, Direction d, std::size_t index) {
+  std::string c = np.key() + " " + policy::to_string(d) + "[" + std::to_string(index) + "]";
+  if (c.size() > nft::kMaxCommentLength) c.resize(nft::kMaxCommentLength);
+  return c;
+}
+
+// The port of `pod` named `name` for `proto`, as the destination of a flow resolves it.
+std::optional<std::uint16_t> resolve(const Pod& pod, const std::string& name,
+                                     policy::Protocol proto) {
+  for (const auto& cp : pod.ports) {
+    if (cp.name == name && cp.protocol == proto) return cp.port;
+  }
+  return std::nullopt;
+}
+
+// Numeric ports and bare protocols of a rule's port list ("all ports" is 0-65535).
+std::vector<PortRange> numeric_ports(const std::vector<policy::PolicyPort>& ports) {
+  std::vector<PortRange> out;
+  for (const auto& p : ports) {
+    const auto proto = static_cast<std::uint8_t>(p.protocol);
+    if (!p.port) {
+      out.push_back({proto, 0, 65535});
+    } else if (const auto* n = std::get_if<std::int32_t>(&*p.port)) {
+      const auto end = p.end_port.value_or(*n);
+      out.push_back({proto, static_cast<std::uint16_t>(*n), static_cast<std::uint16_t>(end)});
+    }
+  }
+  return out;
+}
+
+class Builder {
+ public:
+  Builder(const Cluster& c, const std::string& node, const Options& o)
+      : cluster_(c), node_(node), options_(o) {
+    program_.table = o.table;
+    for (std::size_t i = 0; i < c.pods.size(); ++i) {
+      auto& r = ns_pods_[c.pods[i].namespace_];
+      if (r.second == 0) r.first = i;
+      r.second = i + 1;
+      for (const auto& ip : c.pods[i].ips) families_.insert(ip.family);
+    }
+  }
+
+  Compiled build();
+
+ private:
+  std::string unique(const std::string& prefix, const std::string& meaning);
+  nft::Set& new_set(const std::string& name, nft::KeyType key, bool interval);
+  template <typename F>
+  void for_each_peer_pod(const policy::Peer& peer, const std::string& ns, F&& f) const;
+  std::string selector_set(const policy::Peer& peer, const std::string& ns, Family f);
+  std::string block_set(const policy::IpBlock& block);
+  std::string port_set(const std::vector<PortRange>& ranges);
+  void peer_rules(const NetworkPolicy& np, const policy::Rule& rule, Direction d,
+                  std::optional<nft::Match> port_match, const std::string& comment,
+                  std::vector<nft::Rule>& out);
+  void named_egress_rules(const NetworkPolicy& np, std::size_t index, std::vector<nft::Rule>& out);
+  std::vector<nft::Rule> chain_rules(const std::vector<const NetworkPolicy*>& policies, Direction d,
+                                     const Pod& subject);
+  std::string group_key(const std::vector<const NetworkPolicy*>& policies, Direction d,
+                        const Pod& pod) const;
+  std::vector<const NetworkPolicy*> isolating(const Pod& pod, Direction d) const;
+  void dispatch(const Pod& pod, Direction d);
+  void base_chains();
+
+  const Cluster& cluster_;
+  const std::string& node_;
+  const Options& options_;
+  nft::Program program_;
+  CompileStats stats_;
+  std::map<std::string, std::pair<std::size_t, std::size_t>> ns_pods_;  // [first, end)
+  std::set<Family> families_;                          // address families in the cluster
+  std::map<std::string, std::string> meaning_of_;      // object name -> what it stands for
+  std::map<std::string, std::string> chain_of_group_;  // group key -> chain name
+};
+
+std::string Builder::unique(const std::string& prefix, const std::string& meaning) {
+  std::string name = prefix + "-" + digest(meaning);
+  for (int n = 2;; ++n) {
+    auto [it, fresh] = meaning_of_.emplace(name, meaning);
+    if (fresh || it->second == meaning) return name;
+    name = prefix + "-" + digest(meaning) + "-" + std::to_string(n);
+  }
+}
+
+nft::Set& Builder::new_set(const std::string& name, nft::KeyType key, bool interval) {
+  if (auto it = program_.sets.find(name); it != program_.sets.end()) return it->second;
+  return program_.put(nft::Set{.name = name, .type = {.key = {key}, .interval = interval}});
+}
+
+template <typename F>
+void Builder::for_each_peer_pod(const policy::Peer& peer, const std::string& ns, F&& f) const {
+  auto scan = [&](const std::string& name) {
+    const auto it = ns_pods_.find(name);
+    if (it == ns_pods_.end()) return;
+    for (std::size_t i = it->second.first; i < it->second.second; ++i) {
+      const Pod& pod = cluster_.pods[i];
+      if (!pod.selectable()) continue;  // hostNetwork or finished: never a selector peer
+      if (peer.pod_selector && !peer.pod_selector->matches(pod.labels)) continue;
+      f(pod);
+    }
+  };
+  if (!peer.namespace_selector) return scan(ns);
+  for (const auto& [name, n] : cluster_.namespaces) {
+    if (peer.namespace_selector->matches(n.labels)) scan(name);
+  }
+}
+
+std::string Builder::selector_set(const policy::Peer& peer, const std::string& ns, Family f) {
+  std::string meaning = std::string(tag(f)) + "|";
+  meaning += peer.namespace_selector ? "ns:" + canonical(*peer.namespace_selector) : "in:" + ns;
+  meaning += peer.pod_selector ? "|pods:" + canonical(*peer.pod_selector) : "|all";
+  const std::string name = unique(std::string("pods-") + tag(f), meaning);
+  if (program_.sets.count(name)) return name;
+  auto& set =
+      new_set(name, f == Family::kV4 ? nft::KeyType::ipv4_addr : nft::KeyType::ipv6_addr, false);
+  for_each_peer_pod(peer, ns, [&](const Pod& pod) {
+    for (const auto& ip : pod.ips) {
+      if (ip.family == f) set.elements.insert(addr_element(ip));
+    }
+  });
+  return name;
+}
+
+std::string Builder::block_set(const policy::IpBlock& block) {
+  const Family f = block.cidr.addr.family;
+  std::string meaning = block.cidr.str();
+  for (const auto& e : block.except) meaning += " -" + e.str();
+  const std::string name = unique(std::string("cidr-") + tag(f), meaning);
+  if (program_.sets.count(name)) return name;
+  auto& set =
+      new_set(name, f == Family::kV4 ? nft::KeyType::ipv4_addr : nft::KeyType::ipv6_addr, true);
+  for (const auto& r : subtract(block.cidr, block.except)) {
+    set.elements.insert(addr_element(r.first, r.last));
+  }
+  return name;
+}
+
+std::string Builder::port_set(const std::vector<PortRange>& ranges) {
+  const auto merged = merge(ranges);
+  std::string meaning;
+  for (const auto& r : merged) {
+    meaning += std::to_string(r.proto) + ":" + std::to_string(r.first) + "-" +
+               std::to_string(r.last) + ",";
+  }
+  const std::string name = unique("ports", meaning);
+  if (program_.sets.count(name)) return name;
+  auto& set = program_.put(nft::Set{
+      .name = name,
+      .type = {.key = {nft::KeyType::inet_proto, nft::KeyType::inet_service}, .interval = true}});
+  set.elements = port_elements(merged);
+  return name;
+}
+
+void Builder::peer_rules(const NetworkPolicy& np, const policy::Rule& rule, Direction d,
+                         std::optional<nft::Match> port_match, const std::string& comment,
+                         std::vector<nft::Rule>& out) {
+  const nft::Addr field = d == Direction::kIngress ? nft::Addr::saddr : nft::Addr::daddr;
+  auto emit = [&](std::vector<nft::Match> matches) {
+    if (port_match) matches.push_back(*port_match);
+    out.push_back(
+        {.matches = std::move(matches), .statement = nft::Verdict::return_(), .comment = comment});
+  };
+  if (rule.peers.empty()) return emit({});  // no `from`/`to`: every peer
+  for (const auto& peer : rule.peers) {
+    if (peer.ip_block) {
+      emit({AddrSetMatch{.family = nft_family(peer.ip_block->cidr.addr.family),
+                         .field = field,
+                         .set = block_set(*peer.ip_block)}});
+      continue;
+    }
+    // A rule per address family in use, whether or not the set has members now: a pod
+    // joining the selector later is then an element change, not a chain change.
+    for (Family f : kFamilies) {
+      if (!families_.count(f)) continue;
+      emit({AddrSetMatch{
+          .family = nft_family(f), .field = field, .set = selector_set(peer, np.namespace_, f)}});
+    }
+  }
+}
+
+// Egress to a named port: the name resolves on each DESTINATION pod (name and protocol), so
+// the destinations are grouped by the number their port of that name has, and each group
+// becomes an address set checked together with that number.
+void Builder::named_egress_rules(const NetworkPolicy& np, std::size_t index,
+                                 std::vector<nft::Rule>& out) {
+  const policy::Rule& rule = np.egress[index];
+  std::set<std::pair<std::string, policy::Protocol>> names;
+  for (const auto& p : rule.ports) {
+    if (p.port && std::holds_alternative<std::string>(*p.port))
+      names.emplace(std::get<std::string>(*p.port), p.protocol);
+  }
+  for (const auto& [name, proto] : names) {
+    std::map<std::uint16_t, std::map<Family, std::set<IpAddr>>> by_port;
+    auto add = [&, &name = name, proto = proto](const Pod& pod, const policy::IpBlock* block) {
+      const auto port = resolve(pod, name, proto);
+      if (!port) return;
+      for (const auto& ip : pod.ips) {
+        if (!block || block->contains(ip)) by_port[*port][ip.family].insert(ip);
+      }
+    };
+    // Without peers, or with ipBlock peers, the destination is an address; the name resolves
+    // on whichever pod has it — hostNetwork pods included (their address is the node's).
+    if (rule.peers.empty()) {
+      for (const auto& pod : cluster_.pods) {
+        if (!pod.finished()) add(pod, nullptr);
+      }
+    }
+    for (const auto& peer : rule.peers) {
+      if (peer.ip_block) {
+        for (const auto& pod : cluster_.pods) {
+          if (!pod.finished()) add(pod, &*peer.ip_block);
+        }
+      } else {
+        for_each_peer_pod(peer, np.namespace_, [&](const Pod& pod) { add(pod, nullptr); });
+      }
+    }
+    const auto p8 = static_cast<std::uint8_t>(proto);
+    for (const auto& [port, families] : by_port) {
+      for (const auto& [f, ips] : families) {
+        const std::string meaning = np.key() + "|egress[" + std::to_string(index) + "]|" + name +
+                                    "/" + policy::to_string(proto) + "=" + std::to_string(port) +
+                                    "|" + tag(f);
+        const std::string set_name = unique(std::string("named-") + tag(f), meaning);
+        auto& set = new_set(
+            set_name, f == Family::kV4 ? nft::KeyType::ipv4_addr : nft::KeyType::ipv6_addr, false);
+        for (const auto& ip : ips) set.elements.insert(addr_element(ip));
+        out.push_back(
+            {.matches = {AddrSetMatch{
+                             .family = nft_family(f), .field = nft::Addr::daddr, .set = set_name},
+                         nft::PortSetMatch{.set = port_set({{p8, port, port}})}},
+             .statement = nft::Verdict::return_(),
+             .comment = rule_comment(np, Direction::kEgress, index)});
+      }
+    }
+  }
+}
+
+std::vector<nft::Rule> Builder::chain_rules(const std::vector<const NetworkPolicy*>& policies,
+                                            Direction d, const Pod& subject) {
+  std::vector<nft::Rule> out;
+  for (const NetworkPolicy* np : policies) {
+    const auto& rules = np->rules(d);
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      const auto& rule = rules[i];
+      auto ranges = numeric_ports(rule.ports);
+      if (d == Direction::kIngress) {
+        // The subject is the destination: its named ports resolve here, at compile time.
+        for (const auto& p : rule.ports) {
+          if (!p.port || !std::holds_alternative<std::string>(*p.port)) continue;
+          if (auto n = resolve(subject, std::get<std::string>(*p.port), p.protocol))
+            ranges.push_back({static_cast<std::uint8_t>(p.protocol), *n, *n});
+        }
+      }
+      std::optional<nft::Match> port_match;
+      if (!ranges.empty()) port_match = nft::PortSetMatch{.set = port_set(ranges)};
+      // A rule whose ports all failed to resolve admits nothing.
+      if (rule.ports.empty() || port_match) {
+        peer_rules(*np, rule, d, port_match, rule_comment(*np, d, i), out);
+      }
+      if (d == Direction::kEgress) named_egress_rules(*np, i, out);
+    }
+  }
+  out.push_back({.statement = nft::Verdict::drop(),
+                 .counter = options_.counters,
+                 .comment = std::string("default deny ") + policy::to_string(d)});
+  return out;
+}
+
+// Pods share a chain when the same policies select them and, for ingress, their named ports
+// resolve to the same numbers.
+std::string Builder::group_key(const std::vector<const NetworkPolicy*>& policies, Direction d,
+                               const Pod& pod) const {
+  std::string key = policy::to_string(d);
+  for (const NetworkPolicy* np : policies) key += "|" + np->key();
+  if (d == Direction::kEgress) return key;
+  std::set<std::pair<std::string, policy::Protocol>> names;
+  for (const NetworkPolicy* np : policies) {
+    for (const auto& rule : np->ingress) {
+      for (const auto& p : rule.ports) {
+        if (p.port && std::holds_alternative<std::string>(*p.port))
+          names.emplace(std::get<std::string>(*p.port), p.protocol);
+      }
+    }
+  }
+  for (const auto& [name, proto] : names) {
+    const auto port = resolve(pod, name, proto);
+    key += "|" + name + "/" + policy::to_string(proto) + "=" +
+           (port ? std::to_string(*port) : std::string("-"));
+  }
+  return key;
+}
+
+std::vector<const NetworkPolicy*> Builder::isolating(const Pod& pod, Direction d) const {
+  std::vector<const NetworkPolicy*> out;
+  for (const auto& np : cluster_.policies) {
+    if (np.namespace_ == pod.namespace_ && np.affects(d) && np.pod_selector.matches(pod.labels))
+      out.push_back(&np);
+  }
+  return out;
+}
+
+void Builder::dispatch(const Pod& pod, Direction d) {
+  const auto policies = isolating(pod, d);
+  if (policies.empty()) return;  // not isolated: no map entry, the packet passes on
+  const std::string key = group_key(policies, d, pod);
+  auto [it, fresh] = chain_of_group_.emplace(key, std::string());
+  if (fresh) {
+    it->second = unique(d == Direction::kIngress ? "ingress" : "egress", key);
+    program_.put(nft::Chain{.name = it->second, .rules = chain_rules(policies, d, pod)});
+  }
+  const bool in = d == Direction::kIngress;
+  ++(in ? stats_.isolated_ingress : stats_.isolated_egress);
+  for (const auto& ip : pod.ips) {
+    const bool v4 = ip.family == Family::kV4;
+    const char* map = in ? (v4 ? kIngressV4 : kIngressV6) : (v4 ? kEgressV4 : kEgressV6);
+    program_.sets.at(map).elements.insert(addr_element(ip).with(nft::Verdict::jump(it->second)));
+  }
+}
+
+void Builder::base_chains() {
+  for (const char* name : {kIngressV4, kEgressV4, kIngressV6, kEgressV6}) {
+    const bool v4 = name == kIngressV4 || name == kEgressV4;
+    program_.put(nft::Set{.name = name,
+                          .type = {.key = {v4 ? nft::KeyType::ipv4_addr : nft::KeyType::ipv6_addr},
+                                   .verdict_map = true}});
+  }
+  const nft::Rule established{
+      .matches = {nft::CtStateMatch{.states =
+                                        nft::kCtEstablished | nft::kCtRelated | nft::kCtUntracked}},
+      .statement = nft::Verdict::accept()};
+  auto vmap = [](nft::Family f, nft::Addr field, const char* map) {
+    return nft::Rule{.statement = nft::VmapDispatch{.family = f, .field = field, .map = map}};
+  };
+  const nft::Rule egress_v4 = vmap(nft::Family::ipv4, nft::Addr::saddr, kEgressV4);
+  const nft::Rule egress_v6 = vmap(nft::Family::ipv6, nft::Addr::saddr, kEgressV6);
+  const nft::Rule ingress_v4 = vmap(nft::Family::ipv4, nft::Addr::daddr, kIngressV4);
+  const nft::Rule ingress_v6 = vmap(nft::Family::ipv6, nft::Addr::daddr, kIngressV6);
+  auto base = [&](nft::Hook hook) {
+    return nft::BaseChain{.hook = hook, .priority = options_.priority};
+  };
+  // forward: pod to pod (bridged, thanks to br_netfilter, or routed) and pod to outside;
+  // it sees the destination after DNAT, so Services are judged by their endpoints.
+  program_.put(nft::Chain{.name = kForwardChain,
+                          .base = base(nft::Hook::forward),
+                          .rules = {established, egress_v4, egress_v6, ingress_v4, ingress_v6}});
+  // input: a pod talking to the node itself is egress of the pod.
+  program_.put(nft::Chain{.name = kInputChain,
+                          .base = base(nft::Hook::input),
+                          .rules = {established, egress_v4, egress_v6}});
+  // output: the node talking to its pods, judged only when node traffic is not trusted.
+  if (!options_.allow_node_traffic) {
+    program_.put(nft::Chain{.name = kOutputChain,
+                            .base = base(nft::Hook::output),
+                            .rules = {established, ingress_v4, ingress_v6}});
+  }
+}
+
+Compiled Builder::build() {
+  base_chains();
+  for (const auto& pod : cluster_.pods) {
+    if (pod.node != node_ || pod.host_network || pod.finished() || pod.ips.empty()) continue;
+    ++stats_.node_pods;
+    dispatch(pod, Direction::kIngress);
+    dispatch(pod, Direction::kEgress);
+  }
+  stats_.chains = program_.chains.size();
+  stats_.sets = program_.sets.size();
+  for (const auto& [_, chain] : program_.chains) stats_.rules += chain.rules.size();
+  for (const auto& [_, set] : program_.sets) stats_.elements += set.elements.size();
+  return {std::move(program_), stats_};
+}
+
+}  // namespace
+
+Compiled compile(const Cluster& cluster, const std::string& node, const Options& options) {
+  return Builder(cluster, node, options).build();
+}
+
+}  // namespace compiler

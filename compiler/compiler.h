@@ -1,0 +1,55 @@
+// compile(): the nftables program one node needs to enforce the cluster's NetworkPolicies.
+//
+// A pure function: no I/O, no clocks, no globals; the same cluster and options always give
+// the same Program (names of objects are derived from their meaning, not from counters, so
+// an unrelated change elsewhere in the cluster does not rename anything and diffs stay small).
+// The shape is described in README.md.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "nft/program.h"
+#include "policy/cluster.h"
+
+namespace compiler {
+
+// Names of the fixed objects of the program.
+inline constexpr const char* kForwardChain = "forward";
+inline constexpr const char* kInputChain = "input";
+inline constexpr const char* kOutputChain = "output";
+inline constexpr const char* kIngressV4 = "ingress-v4";
+inline constexpr const char* kIngressV6 = "ingress-v6";
+inline constexpr const char* kEgressV4 = "egress-v4";
+inline constexpr const char* kEgressV6 = "egress-v6";
+
+struct Options {
+  std::string table{nft::kDefaultTable};
+  // Connections the node itself opens to its pods (kubelet probes) pass without ingress
+  // checks. When false, the node is judged like any other source outside the cluster.
+  bool allow_node_traffic = true;
+  // A counter on every drop rule, for metrics and `nft list` debugging.
+  bool counters = true;
+  int priority = 0;  // NF_IP_PRI_FILTER
+};
+
+struct CompileStats {
+  std::size_t node_pods = 0;         // pods of the node with an address
+  std::size_t isolated_ingress = 0;  // of those, isolated for ingress
+  std::size_t isolated_egress = 0;
+  std::size_t chains = 0;
+  std::size_t rules = 0;
+  std::size_t sets = 0;  // sets and maps
+  std::size_t elements = 0;
+};
+
+struct Compiled {
+  nft::Program program;
+  CompileStats stats;
+};
+
+// The program for the pods whose spec.nodeName is `node`.
+Compiled compile(const policy::Cluster& cluster, const std::string& node,
+                 const Options& options = {});
+
+}  // namespace compiler
