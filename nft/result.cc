@@ -22,6 +22,8 @@ int to_errno(Errc code) {
       return EOPNOTSUPP;
     case Errc::io:
       return EIO;
+    case Errc::conflict:
+      return ERESTART;
   }
   return EINVAL;
 }
@@ -44,6 +46,8 @@ std::string_view to_string(Errc code) {
       return "unsupported";
     case Errc::io:
       return "io";
+    case Errc::conflict:
+      return "conflict";
   }
   return "unknown";
 }

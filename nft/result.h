@@ -21,6 +21,8 @@ enum class Errc : unsigned char {
   loop,         // ELOOP: jumps would form a cycle
   unsupported,  // EOPNOTSUPP: e.g. jump to a base chain
   io,           // anything a real netlink socket can report beyond the above
+  conflict,     // ERESTART: the ruleset changed behind our back (generation id moved, or the
+                // table holds content we did not write): re-read the table and re-plan
 };
 
 // The errno value the kernel would report for this category.
