@@ -1,0 +1,78 @@
+#include "agent/syncer.h"
+
+#include "nft/canonical.h"
+#include "nft/diff.h"
+
+namespace agent {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::chrono::microseconds since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t);
+}
+
+std::size_t element_count(const nft::Transaction& tx) {
+  std::size_t n = 0;
+  for (const auto& op : tx.ops) {
+    if (const auto* a = std::get_if<nft::op::AddElements>(&op)) n += a->elements.size();
+    if (const auto* d = std::get_if<nft::op::DeleteElements>(&op)) n += d->elements.size();
+  }
+  return n;
+}
+
+constexpr int kAttempts = 4;
+
+}  // namespace
+
+// Reads our table back into current_. A table holding what we did not write is replaced
+// whole: `prefix` then deletes it in the same batch that re-creates it.
+nft::Status Syncer::read_back(const std::string& table, SyncReport& report,
+                              nft::Transaction& prefix) {
+  report.read_back = true;
+  auto dumped = netlink_.dump(table);
+  if (dumped.is_ok()) {
+    current_ = std::move(dumped).value();
+    return nft::Status::ok();
+  }
+  if (dumped.error().code != nft::Errc::conflict) return dumped.status();
+  // Foreign content (or a table we cannot decode): start from nothing, atomically.
+  report.repaired = true;
+  prefix.ops.push_back(nft::op::DeleteTable{});
+  current_ = nft::Program{.table = table};
+  return nft::Status::ok();
+}
+
+nft::Result<SyncReport> Syncer::sync(const nft::Program& desired_in) {
+  const nft::Program desired = nft::canonical(desired_in);  // what a read-back yields
+  SyncReport report;
+  nft::Status last = nft::Status::ok();
+  for (report.attempts = 1; report.attempts <= kAttempts; ++report.attempts) {
+    const auto t0 = Clock::now();
+    nft::Transaction tx;
+    tx.table = desired.table;
+    if (!current_) {
+      if (auto st = read_back(desired.table, report, tx); !st) return st.error();
+    }
+    nft::Transaction planned = nft::diff(*current_, desired);
+    for (auto& op : planned.ops) tx.ops.push_back(std::move(op));
+    report.plan += since(t0);
+    report.ops = tx.ops.size();
+    report.elements = element_count(tx);
+    if (tx.empty()) return report;
+    const auto t1 = Clock::now();
+    last = netlink_.apply(tx);
+    report.apply += since(t1);
+    if (last) {
+      current_ = desired;
+      return report;
+    }
+    // Nothing was applied (one atomic batch). Read back and plan again if someone else
+    // changed the ruleset; any other refusal is final.
+    current_.reset();
+    if (last.error().code != nft::Errc::conflict) break;
+  }
+  return last.error();
+}
+
+}  // namespace agent

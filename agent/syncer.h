@@ -1,0 +1,47 @@
+// Syncer: makes the kernel's table equal to a desired Program, by diffing against what it
+// believes the kernel holds and sending the difference as ONE atomic transaction.
+//
+// What it believes comes from a read-back (first sync, or after anything went wrong) and is
+// then kept: a successful apply makes the desired program the current one. A concurrent
+// change of the ruleset (the generation id moved: another table changed, or someone touched
+// ours) is answered by reading back and planning again. Content in our table that we did not
+// write (tampering) is repaired by replacing the table in the same atomic batch.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "nft/netlink.h"
+
+namespace agent {
+
+struct SyncReport {
+  std::size_t ops = 0;       // operations sent (0: the kernel was already right)
+  std::size_t elements = 0;  // set elements added or deleted
+  int attempts = 0;          // > 1 after a concurrent change
+  bool read_back = false;    // the kernel's table was read before planning
+  bool repaired = false;     // foreign content was found and replaced
+  std::chrono::microseconds plan{0};
+  std::chrono::microseconds apply{0};
+};
+
+class Syncer {
+ public:
+  explicit Syncer(nft::Netlink& netlink) : netlink_(netlink) {}
+
+  // Everything or nothing: on error the kernel keeps its previous table.
+  nft::Result<SyncReport> sync(const nft::Program& desired);
+
+  // Forget what we believe the kernel holds; the next sync reads it back (drift check).
+  void invalidate() { current_.reset(); }
+
+ private:
+  nft::Status read_back(const std::string& table, SyncReport& report, nft::Transaction& prefix);
+
+  nft::Netlink& netlink_;
+  std::optional<nft::Program> current_;
+};
+
+}  // namespace agent
