@@ -1,0 +1,174 @@
+#include "sys.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+extern char** environ;
+
+namespace e2e {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+// Children of run() are tracked so a signal can stop them (an agent or CNI call may hang).
+std::mutex g_children_mu;
+std::set<pid_t> g_children;
+
+void track(pid_t pid, bool add) {
+  std::lock_guard<std::mutex> lock(g_children_mu);
+  if (add) {
+    g_children.insert(pid);
+  } else {
+    g_children.erase(pid);
+  }
+}
+
+std::vector<std::string> merged_env(const std::map<std::string, std::string>& extra) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string kv = *e;
+    if (extra.count(kv.substr(0, kv.find('='))) == 0) out.push_back(kv);
+  }
+  for (const auto& [k, v] : extra) out.push_back(k + "=" + v);
+  return out;
+}
+
+std::vector<char*> c_strings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// Feeds stdin and drains stdout/stderr together, so neither side can fill a pipe and stall.
+bool pump(int in_fd, int out_fd, int err_fd, const std::string& input, RunResult& r,
+          std::chrono::steady_clock::time_point deadline) {
+  size_t written = 0;
+  if (input.empty()) close(in_fd), in_fd = -1;
+  while (out_fd >= 0 || err_fd >= 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd fds[3] = {{in_fd, POLLOUT, 0}, {out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
+    if (poll(fds, 3, static_cast<int>(left.count())) < 0 && errno != EINTR) return false;
+    if (in_fd >= 0 && (fds[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      const ssize_t n = write(in_fd, input.data() + written, input.size() - written);
+      if (n > 0) written += static_cast<size_t>(n);
+      if (n < 0 || written == input.size()) close(in_fd), in_fd = -1;
+    }
+    for (int i = 1; i <= 2; ++i) {
+      int& fd = i == 1 ? out_fd : err_fd;
+      if (fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[4096];
+      const ssize_t n = read(fd, buf, sizeof buf);
+      if (n > 0) {
+        (i == 1 ? r.out : r.err).append(buf, static_cast<size_t>(n));
+      } else {
+        close(fd), fd = -1;
+      }
+    }
+  }
+  if (in_fd >= 0) close(in_fd);
+  return true;
+}
+
+}  // namespace
+
+bool interrupted() {
+  return g_interrupted.load();
+}
+void mark_interrupted() {
+  g_interrupted = true;
+}
+
+void kill_running_children() {
+  std::lock_guard<std::mutex> lock(g_children_mu);
+  for (pid_t pid : g_children) kill(pid, SIGKILL);
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+RunResult run(const std::vector<std::string>& argv, const RunOptions& opt) {
+  RunResult r;
+  std::vector<std::string> args = argv, env = merged_env(opt.env);
+  std::vector<char*> cargs = c_strings(args), cenv = c_strings(env);
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
+    r.err = std::string("pipe: ") + std::strerror(errno);
+    return r;
+  }
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // The signal thread's mask is inherited through exec; children get default signals.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);  // the runner ignores it; exec would pass that on
+    dup2(in[0], 0), dup2(out[1], 1), dup2(err[1], 2);
+    execvpe(cargs[0], cargs.data(), cenv.data());
+    _exit(127);
+  }
+  close(in[0]), close(out[1]), close(err[1]);
+  if (pid < 0) {
+    close(in[1]), close(out[0]), close(err[0]);
+    r.err = std::string("fork: ") + std::strerror(errno);
+    return r;
+  }
+  track(pid, true);
+  const auto deadline = std::chrono::steady_clock::now() + opt.timeout;
+  if (!pump(in[1], out[0], err[0], opt.input, r, deadline)) {
+    r.timed_out = true;
+    kill(pid, SIGKILL);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  track(pid, false);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::string must_run(const std::vector<std::string>& argv, const RunOptions& opt) {
+  RunResult r = run(argv, opt);
+  if (r.rc != 0) {
+    throw std::runtime_error(join(argv, " ") + " failed (rc=" + std::to_string(r.rc) +
+                             (r.timed_out ? ", timed out" : "") + "): " + r.err + r.out);
+  }
+  return r.out;
+}
+
+std::vector<std::string> in_netns(const std::string& netns, std::vector<std::string> argv) {
+  argv.insert(argv.begin(), {"ip", "netns", "exec", netns});
+  return argv;
+}
+
+int open_netns(const std::string& full_name) {
+  const std::string path = "/run/netns/" + full_name;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("open " + path + ": " + std::strerror(errno));
+  return fd;
+}
+
+void enter_netns_thread(int netns_fd) {
+  if (setns(netns_fd, CLONE_NEWNET) != 0)
+    throw std::runtime_error(std::string("setns: ") + std::strerror(errno));
+}
+
+}  // namespace e2e
