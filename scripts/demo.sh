@@ -23,3 +23,6 @@ run eval -f "$ex" --from shop/web-7c9d8-abcde --to payments/ledger-0 --port http
 run eval -f "$ex" --from payments/api-0 --to 203.0.113.10 --port 443 --explain
 run eval -f "$ex" --from payments/api-0 --to 203.0.113.200 --port 443 --explain
 run eval -f "$ex" --from monitoring/prometheus-0 --to payments/ledger-0 --port metrics --explain
+run compile -f "$ex" --node node-1
+echo "That is the nftables program the agent on node-1 applies (one atomic netlink batch):"
+echo "verdict maps dispatch each pod's address to the chain its policies compiled into."
