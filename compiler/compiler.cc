@@ -74,6 +74,14 @@ std::optional<std::uint16_t> resolve(const Pod& pod, const std::string& name,
   return std::nullopt;
 }
 
+// Sorted addresses go into a set at its end in constant time each; peer sets of every pod in
+// the cluster are rebuilt on each compile, so this is the compiler's hot loop.
+void insert_sorted(nft::ElementSet& set, std::vector<IpAddr> ips) {
+  std::sort(ips.begin(), ips.end());
+  ips.erase(std::unique(ips.begin(), ips.end()), ips.end());
+  for (const auto& ip : ips) set.insert(set.end(), addr_element(ip));
+}
+
 // Numeric ports and bare protocols of a rule's port list ("all ports" is 0-65535).
 std::vector<PortRange> numeric_ports(const std::vector<policy::PolicyPort>& ports) {
   std::vector<PortRange> out;
@@ -175,11 +183,13 @@ std::string Builder::selector_set(const policy::Peer& peer, const std::string& n
   if (program_.sets.count(name)) return name;
   auto& set =
       new_set(name, f == Family::kV4 ? nft::KeyType::ipv4_addr : nft::KeyType::ipv6_addr, false);
+  std::vector<IpAddr> ips;
   for_each_peer_pod(peer, ns, [&](const Pod& pod) {
     for (const auto& ip : pod.ips) {
-      if (ip.family == f) set.elements.insert(addr_element(ip));
+      if (ip.family == f) ips.push_back(ip);
     }
   });
+  insert_sorted(set.elements, std::move(ips));
   return name;
 }
 
@@ -285,7 +295,7 @@ void Builder::named_egress_rules(const NetworkPolicy& np, std::size_t index,
         const std::string set_name = unique(std::string("named-") + tag(f), meaning);
         auto& set = new_set(
             set_name, f == Family::kV4 ? nft::KeyType::ipv4_addr : nft::KeyType::ipv6_addr, false);
-        for (const auto& ip : ips) set.elements.insert(addr_element(ip));
+        insert_sorted(set.elements, std::vector<IpAddr>(ips.begin(), ips.end()));
         out.push_back(
             {.matches = {AddrSetMatch{
                              .family = nft_family(f), .field = nft::Addr::daddr, .set = set_name},

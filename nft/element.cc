@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace nft {
 namespace {
@@ -223,8 +224,13 @@ Element Element::with(Verdict verdict) && {
 }
 
 bool ElementOrder::operator()(const Element& a, const Element& b) const {
-  if (a.key != b.key) {
-    return a.key < b.key;
+  // One memcmp per comparison: keys of one set have the same length.
+  const std::size_t n = std::min(a.key.size(), b.key.size());
+  if (const int c = n == 0 ? 0 : std::memcmp(a.key.data(), b.key.data(), n); c != 0) {
+    return c < 0;
+  }
+  if (a.key.size() != b.key.size()) {
+    return a.key.size() < b.key.size();
   }
   return a.key_end < b.key_end;  // std::nullopt orders first
 }
