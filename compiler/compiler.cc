@@ -102,10 +102,9 @@ class Builder {
   Builder(const Cluster& c, const std::string& node, const Options& o)
       : cluster_(c), node_(node), options_(o) {
     program_.table = o.table;
+    // An index, not ranges: a cluster built by hand need not be sorted by namespace.
     for (std::size_t i = 0; i < c.pods.size(); ++i) {
-      auto& r = ns_pods_[c.pods[i].namespace_];
-      if (r.second == 0) r.first = i;
-      r.second = i + 1;
+      ns_pods_[c.pods[i].namespace_].push_back(i);
       for (const auto& ip : c.pods[i].ips) families_.insert(ip.family);
     }
   }
@@ -137,10 +136,10 @@ class Builder {
   const Options& options_;
   nft::Program program_;
   CompileStats stats_;
-  std::map<std::string, std::pair<std::size_t, std::size_t>> ns_pods_;  // [first, end)
-  std::set<Family> families_;                          // address families in the cluster
-  std::map<std::string, std::string> meaning_of_;      // object name -> what it stands for
-  std::map<std::string, std::string> chain_of_group_;  // group key -> chain name
+  std::map<std::string, std::vector<std::size_t>> ns_pods_;  // namespace -> pod indices
+  std::set<Family> families_;                                // address families in the cluster
+  std::map<std::string, std::string> meaning_of_;            // object name -> what it stands for
+  std::map<std::string, std::string> chain_of_group_;        // group key -> chain name
 };
 
 std::string Builder::unique(const std::string& prefix, const std::string& meaning) {
@@ -162,7 +161,7 @@ void Builder::for_each_peer_pod(const policy::Peer& peer, const std::string& ns,
   auto scan = [&](const std::string& name) {
     const auto it = ns_pods_.find(name);
     if (it == ns_pods_.end()) return;
-    for (std::size_t i = it->second.first; i < it->second.second; ++i) {
+    for (std::size_t i : it->second) {
       const Pod& pod = cluster_.pods[i];
       if (!pod.selectable()) continue;  // hostNetwork or finished: never a selector peer
       if (peer.pod_selector && !peer.pod_selector->matches(pod.labels)) continue;

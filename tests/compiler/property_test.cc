@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <random>
 
 #include "cluster_sim.h"
 #include "nft/render.h"
@@ -104,6 +105,21 @@ TEST(CompilerProperty, InterpreterAgreesWithEvaluatorOnRandomClusters) {
   EXPECT_GT(denied, flows / 10) << flows;
   EXPECT_LT(denied, flows * 9 / 10) << flows;
   std::printf("[ property ] %d clusters, %zu flows, %zu denied\n", seeds(), flows, denied);
+}
+
+}  // namespace
+
+namespace {
+
+// The watch path builds clusters incrementally; nothing may depend on the order of pods.
+TEST(CompilerProperty, PodOrderDoesNotMatter) {
+  for (int seed = 0; seed < 300; ++seed) {
+    policy::Cluster c = compiler_test::random_cluster(static_cast<std::uint64_t>(seed));
+    const auto sorted_n1 = compiler::compile(c, "n1").program;
+    std::mt19937 rng(static_cast<unsigned>(seed));
+    std::shuffle(c.pods.begin(), c.pods.end(), rng);
+    EXPECT_EQ(compiler::compile(c, "n1").program, sorted_n1) << "seed " << seed;
+  }
 }
 
 }  // namespace
