@@ -47,6 +47,8 @@ class Agent {
 
   // One load -> compile -> apply round. False leaves the kernel's previous rules in place.
   bool sync();
+  // The next sync reads the kernel's table back first, so drift is seen and repaired.
+  void invalidate() { syncer_.invalidate(); }
 
  private:
   const Flags& flags_;
@@ -121,7 +123,7 @@ int run(const Flags& f) {
     if (f.resync_seconds > 0 &&
         Clock::now() - last_resync > std::chrono::seconds(f.resync_seconds)) {
       last_resync = Clock::now();
-      // agent.sync() reads the kernel back first: drift or tampering is repaired.
+      agent.invalidate();  // drift or tampering since the last sync is repaired
       (void)agent.sync();
     }
   }

@@ -151,6 +151,36 @@ TEST_F(AgentTest, WatchModeAppliesFileChangesAndStopsOnSigterm) {
   EXPECT_NE(list().text.find("ingress-v4"), std::string::npos);
 }
 
+TEST_F(AgentTest, PeriodicResyncRepairsDrift) {
+  const std::string cmd = "exec ip netns exec " + ns_ + " " + NFTPOLICY_AGENT +
+                          " --node node-1 --resync-interval 1 --manifests " +
+                          (dir_ / "m").string() + " >/dev/null 2>&1";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    ::_exit(127);
+  }
+  auto wait_until = [&](auto pred) {
+    for (int i = 0; i < 100; ++i) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  const std::string element = "203.0.113.0/25";
+  EXPECT_TRUE(wait_until([&] { return list().text.find(element) != std::string::npos; }));
+  ASSERT_EQ(sh("ip netns exec " + ns_ + " nft flush set inet nftpolicy cidr-v4-ed86eda99fea").rc,
+            0);
+  EXPECT_EQ(list().text.find(element), std::string::npos);
+  // No file changed: only the periodic read-back can notice.
+  EXPECT_TRUE(wait_until([&] { return list().text.find(element) != std::string::npos; }))
+      << list().text;
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+}
+
 TEST(AgentCli, UsageErrorsExitTwo) {
   EXPECT_EQ(sh(std::string(NFTPOLICY_AGENT) + " --manifests x").rc, 2);  // no --node
   EXPECT_EQ(sh(std::string(NFTPOLICY_AGENT) + " --node n1").rc, 2);      // no --manifests
