@@ -44,7 +44,11 @@ nft::Status Syncer::read_back(const std::string& table, SyncReport& report,
 }
 
 nft::Result<SyncReport> Syncer::sync(const nft::Program& desired_in) {
-  const nft::Program desired = nft::canonical(desired_in);  // what a read-back yields
+  // Compare with what a read-back yields; the compiler emits canonical rules already, so the
+  // (whole-program) copy is only made when it is needed.
+  std::optional<nft::Program> canonical_copy;
+  if (!nft::is_canonical(desired_in)) canonical_copy = nft::canonical(desired_in);
+  const nft::Program& desired = canonical_copy ? *canonical_copy : desired_in;
   SyncReport report;
   nft::Status last = nft::Status::ok();
   for (report.attempts = 1; report.attempts <= kAttempts; ++report.attempts) {

@@ -261,10 +261,7 @@ void Cluster::start_server(PodInfo& pod) {
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    signal(SIGPIPE, SIG_DFL);  // the runner ignores it; exec would pass that on
+    reset_child_signals();
     if (!opt_.keep && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)) _exit(126);
     if (setns(pod.netns_fd, CLONE_NEWNET) != 0) _exit(125);
     dup2(null_fd, 0), dup2(pipefd[1], 1), dup2(log_fd, 2);

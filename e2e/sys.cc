@@ -105,6 +105,13 @@ std::string join(const std::vector<std::string>& v, const std::string& sep) {
   return out;
 }
 
+void reset_child_signals() {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  signal(SIGPIPE, SIG_DFL);
+}
+
 RunResult run(const std::vector<std::string>& argv, const RunOptions& opt) {
   RunResult r;
   std::vector<std::string> args = argv, env = merged_env(opt.env);
@@ -116,11 +123,7 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opt) {
   }
   const pid_t pid = fork();
   if (pid == 0) {
-    // The signal thread's mask is inherited through exec; children get default signals.
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    signal(SIGPIPE, SIG_DFL);  // the runner ignores it; exec would pass that on
+    reset_child_signals();
     dup2(in[0], 0), dup2(out[1], 1), dup2(err[1], 2);
     execvpe(cargs[0], cargs.data(), cenv.data());
     _exit(127);

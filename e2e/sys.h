@@ -36,6 +36,10 @@ std::vector<std::string> in_netns(const std::string& netns, std::vector<std::str
 
 std::string join(const std::vector<std::string>& v, const std::string& sep);
 
+// In a forked child before exec: default signal mask and SIGPIPE. The signal thread's mask and
+// the runner's ignored SIGPIPE would otherwise be inherited through exec.
+void reset_child_signals();
+
 // Set by the signal thread; long operations check it and stop early.
 bool interrupted();
 void mark_interrupted();

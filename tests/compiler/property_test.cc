@@ -9,6 +9,7 @@
 #include <random>
 
 #include "cluster_sim.h"
+#include "nft/canonical.h"
 #include "nft/render.h"
 #include "nft/validate.h"
 #include "policy/explain.h"
@@ -71,6 +72,8 @@ TEST(CompilerProperty, InterpreterAgreesWithEvaluatorOnRandomClusters) {
       if (const auto* p = sim.program(node)) {
         ASSERT_TRUE(nft::validate(*p).is_ok())
             << "seed " << seed << ": " << nft::validate(*p).error().to_string();
+        // The agent compares with read-backs, which are canonical (nft/canonical.h).
+        ASSERT_TRUE(nft::is_canonical(*p)) << "seed " << seed;
       }
     }
     const policy::Evaluator ev(c);
