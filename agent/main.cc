@@ -1,23 +1,24 @@
 // nftpolicy-agent: enforces Kubernetes NetworkPolicies on this node with nftables.
 //
-// Static mode: the cluster state comes from manifests on disk; every change of the files is
-// compiled and applied as the difference to what the kernel holds, in one atomic batch.
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
+// The cluster state comes from the API server (list + watch; kubeconfig or in-cluster) or,
+// in static mode, from manifests on disk. Every change is compiled and applied as the
+// difference to what the kernel holds, in one atomic netlink batch. Wiring only: the work
+// is done by the libraries (watch/, compiler/, nft/, conntrack/) and the classes of agent/.
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <optional>
 
-#include "agent/manifest_source.h"
-#include "agent/syncer.h"
-#include "compiler/compiler.h"
-#include "nft/kernel_netlink.h"
+#include "agent/api_mode.h"
+#include "agent/enforcer.h"
+#include "agent/http_endpoints.h"
+#include "agent/logging.h"
+#include "agent/static_mode.h"
+#include "watch/http_transport.h"
+#include "watch/kube_config.h"
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 std::atomic<bool> g_stop{false};
 
@@ -27,78 +28,54 @@ void on_signal(int) {
 
 struct Flags {
   std::string node;
+  std::string kubeconfig;
+  std::string context;
   std::vector<std::string> manifests;
   bool once = false;
   std::string table = "nftpolicy";
   bool judge_node_traffic = false;
   bool no_counters = false;
   int resync_seconds = 300;
+  int coalesce_ms = 5;
+  std::string listen = ":9745";
+  bool cleanup_on_exit = false;
   std::string log_level = "info";
+  std::string log_format = "text";
+  int verbosity = 0;
 };
 
-double ms(std::chrono::microseconds us) {
-  return static_cast<double>(us.count()) / 1000.0;
-}
-
-class Agent {
- public:
-  Agent(const Flags& f, nft::KernelNetlink& nl, std::shared_ptr<spdlog::logger> log)
-      : flags_(f), nl_(nl), syncer_(nl), log_(std::move(log)) {}
-
-  // One load -> compile -> apply round. False leaves the kernel's previous rules in place.
-  bool sync();
-  // The next sync reads the kernel's table back first, so drift is seen and repaired.
-  void invalidate() { syncer_.invalidate(); }
-
- private:
-  const Flags& flags_;
-  nft::KernelNetlink& nl_;
-  agent::Syncer syncer_;
-  std::shared_ptr<spdlog::logger> log_;
-};
-
-bool Agent::sync() {
-  const auto t0 = Clock::now();
-  auto loaded = agent::load_manifests(flags_.manifests);
-  if (!loaded.snapshot) {
-    for (const auto& d : loaded.fatal) log_->error("manifests: {}", d.str());
-    log_->error(
-        "sync node={} result=skipped reason=\"unusable manifests; the previous rules "
-        "stay in place\"",
-        flags_.node);
-    return false;
+int run_api(const Flags& f, agent::Enforcer& enforcer, agent::Registry& registry,
+            agent::Health& health, const std::shared_ptr<spdlog::logger>& log) {
+  auto config = watch::resolve_config(f.kubeconfig, f.context, watch::process_environment());
+  if (!config) {
+    log->error("{}", config.error().to_string());
+    return 2;
   }
-  const auto& snap = *loaded.snapshot;
-  for (const auto& d : snap.skipped) log_->warn("skipping invalid object: {}", d.str());
-  const auto compiled = compiler::compile(snap.cluster, flags_.node,
-                                          {.table = flags_.table,
-                                           .allow_node_traffic = !flags_.judge_node_traffic,
-                                           .counters = !flags_.no_counters});
-  const auto compile_time =
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
-  auto r = syncer_.sync(compiled.program);
-  if (!r.is_ok()) {
-    log_->error("sync node={} result=failed error=\"{}\" (the previous rules stay in place)",
-                flags_.node, r.error().to_string());
-    return false;
+  auto transport = watch::HttpTransport::create(config.value());
+  if (!transport) {
+    log->error("{}", transport.error().to_string());
+    return 2;
   }
-  const auto& rep = r.value();
-  const auto& s = compiled.stats;
-  log_->info(
-      "sync node={} pods={} isolated_ingress={} isolated_egress={} policies={} skipped={} "
-      "chains={} rules={} sets={} elements={} ops={} changed_elements={} messages={} "
-      "attempts={} read_back={} repaired={} load_compile_ms={:.2f} plan_ms={:.2f} "
-      "apply_ms={:.2f} result=ok",
-      flags_.node, s.node_pods, s.isolated_ingress, s.isolated_egress, snap.cluster.policies.size(),
-      snap.skipped.size(), s.chains, s.rules, s.sets, s.elements, rep.ops, rep.elements,
-      rep.ops ? nl_.last_apply().messages : 0, rep.attempts, rep.read_back, rep.repaired,
-      ms(compile_time), ms(rep.plan), ms(rep.apply));
-  return true;
+  log->info("API server {} ({})", config.value().server, config.value().source);
+  agent::ApiMode mode(enforcer, *transport.value(),
+                      {.coalesce = std::chrono::milliseconds(f.coalesce_ms),
+                       .resync = std::chrono::seconds(f.resync_seconds),
+                       .once = f.once},
+                      log, &registry);
+  health.describe = [&mode] {
+    const auto s = mode.store().stats();
+    return "synced=" + std::string(mode.synced() ? "true" : "false") +
+           " pods=" + std::to_string(s.pods) + " policies=" + std::to_string(s.policies) +
+           " namespaces=" + std::to_string(s.namespaces) + "\n";
+  };
+  const int rc = mode.run(g_stop, &health);
+  health.describe = nullptr;
+  return rc;
 }
 
 int run(const Flags& f) {
-  auto log = spdlog::stderr_color_mt("agent");
-  log->set_level(spdlog::level::from_str(f.log_level));
+  agent::setup_logging(f.log_format, f.log_level, f.verbosity);
+  auto log = spdlog::get("agent");
   auto opened = nft::KernelNetlink::open();
   if (!opened.is_ok()) {
     log->error("cannot open the nf_tables netlink socket: {} (the agent needs CAP_NET_ADMIN)",
@@ -106,29 +83,41 @@ int run(const Flags& f) {
     return 1;
   }
   auto nl = std::move(opened).value();
-  Agent agent(f, *nl, log);
-  if (f.once) return agent.sync() ? 0 : 1;
-
+  agent::Registry registry;
+  agent::AgentMetrics metrics(registry);
+  agent::Enforcer enforcer(*nl,
+                           {.node = f.node,
+                            .compile = {.table = f.table,
+                                        .allow_node_traffic = !f.judge_node_traffic,
+                                        .counters = !f.no_counters}},
+                           log, &metrics);
+  agent::Health health;
+  health.ready = [&enforcer] { return enforcer.enforced(); };
+  health.beat();
+  std::optional<agent::HttpEndpoints> endpoints;
+  if (!f.once && !f.listen.empty()) {
+    endpoints.emplace(f.listen, registry, health);
+    if (!endpoints->ok()) {
+      log->error("{}", endpoints->error());
+      return 2;
+    }
+    log->info("serving /metrics, /healthz and /readyz on {}", endpoints->url());
+  }
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
-  agent::ManifestWatcher watcher(f.manifests);
-  if (!watcher.ok()) log->warn("inotify unavailable: changes are picked up by resync only");
-  log->info("watching {} path(s) for node {}", f.manifests.size(), f.node);
-  (void)agent.sync();
-  auto last_resync = Clock::now();
-  while (!g_stop) {
-    if (watcher.wait(std::chrono::milliseconds(500), std::chrono::milliseconds(100))) {
-      (void)agent.sync();
-    }
-    if (f.resync_seconds > 0 &&
-        Clock::now() - last_resync > std::chrono::seconds(f.resync_seconds)) {
-      last_resync = Clock::now();
-      agent.invalidate();  // drift or tampering since the last sync is repaired
-      (void)agent.sync();
-    }
+  const int rc = f.manifests.empty()
+                     ? run_api(f, enforcer, registry, health, log)
+                     : agent::run_static_mode(enforcer,
+                                              {.manifests = f.manifests,
+                                               .once = f.once,
+                                               .resync = std::chrono::seconds(f.resync_seconds)},
+                                              g_stop, *log, health);
+  if (f.cleanup_on_exit) {
+    enforcer.remove_table();
+  } else if (!f.once) {
+    log->info("stopping; the rules stay in place until the next agent takes over");
   }
-  log->info("stopping; the rules stay in place until the next agent takes over");
-  return 0;
+  return rc;
 }
 
 }  // namespace
@@ -137,32 +126,55 @@ int main(int argc, char** argv) {
   CLI::App app{
       "nftpolicy-agent: enforces Kubernetes NetworkPolicies (networking.k8s.io/v1) on this node "
       "with nftables (table inet nftpolicy), applied over netlink as atomic, incremental "
-      "batches.\n"};
+      "batches. The cluster comes from the API server (--kubeconfig, $KUBECONFIG, or the pod's "
+      "service account), or from manifests on disk (--manifests).\n"};
   Flags f;
   if (const char* env = std::getenv("NODE_NAME")) f.node = env;
   app.add_option("--node", f.node, "This node's name (spec.nodeName of its pods; env NODE_NAME)");
+  app.add_option("--kubeconfig", f.kubeconfig,
+                 "kubeconfig file (default: $KUBECONFIG, else in-cluster, else ~/.kube/config)");
+  app.add_option("--context", f.context, "kubeconfig context (default: current-context)");
   app.add_option("--manifests", f.manifests,
-                 "Manifests to enforce: YAML/JSON files or directories (recursive), as "
-                 "`kubectl get ns,pods,netpol -A -o yaml` prints them; repeatable")
-      ->required()
+                 "Static mode: YAML/JSON files or directories (recursive), as `kubectl get "
+                 "ns,pods,netpol -A -o yaml` prints them, instead of the API server; repeatable")
       ->expected(1, -1);
   app.add_flag("--once", f.once,
                "Apply once and exit: 0 when enforced, 1 on any failure (the previous rules "
                "stay untouched)");
-  app.add_option("--table", f.table, "Name of the inet table the agent owns");
+  app.add_option("--table", f.table, "Name of the inet table the agent owns")
+      ->capture_default_str();
   app.add_flag("--judge-node-traffic", f.judge_node_traffic,
                "Apply ingress policies to connections from this node too (default: the node, "
                "e.g. kubelet probes, reaches its pods)");
   app.add_flag("--no-counters", f.no_counters, "No counters on drop rules");
   app.add_option("--resync-interval", f.resync_seconds,
                  "Seconds between read-back-and-repair rounds (0: never)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--coalesce-window", f.coalesce_ms,
+                 "Milliseconds during which a burst of API events joins one sync")
+      ->check(CLI::Range(0, 10000))
+      ->capture_default_str();
+  app.add_option("--listen-address", f.listen,
+                 "HOST:PORT or :PORT for /metrics, /healthz and /readyz (empty: none)")
+      ->capture_default_str();
+  app.add_flag("--cleanup-on-exit", f.cleanup_on_exit,
+               "Delete the table when stopping (default: SIGTERM leaves the rules in place, so "
+               "the node stays protected through an upgrade)");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn or error")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  app.footer("Exit codes: 0 ok; 1 the rules could not be applied; 2 usage error.");
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  app.add_option("--log-format", f.log_format, "text or json (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_option("-v,--v", f.verbosity, "Verbosity: 1 debug, 2 trace")->check(CLI::Range(0, 10));
+  app.footer("Exit codes: 0 ok; 1 the rules could not be applied; 2 usage or configuration error.");
   try {
     app.parse(argc, argv);
     if (f.node.empty()) throw CLI::RequiredError("--node");
+    if (!f.manifests.empty() && (!f.kubeconfig.empty() || !f.context.empty())) {
+      throw CLI::ValidationError("--manifests", "static mode takes no --kubeconfig/--context");
+    }
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;

@@ -1,5 +1,7 @@
 #include "agent/syncer.h"
 
+#include <utility>
+
 #include "nft/canonical.h"
 #include "nft/diff.h"
 
@@ -43,12 +45,9 @@ nft::Status Syncer::read_back(const std::string& table, SyncReport& report,
   return nft::Status::ok();
 }
 
-nft::Result<SyncReport> Syncer::sync(const nft::Program& desired_in) {
-  // Compare with what a read-back yields; the compiler emits canonical rules already, so the
-  // (whole-program) copy is only made when it is needed.
-  std::optional<nft::Program> canonical_copy;
-  if (!nft::is_canonical(desired_in)) canonical_copy = nft::canonical(desired_in);
-  const nft::Program& desired = canonical_copy ? *canonical_copy : desired_in;
+nft::Result<SyncReport> Syncer::sync(nft::Program desired) {
+  // Compare with what a read-back yields; the compiler emits canonical rules already.
+  if (!nft::is_canonical(desired)) desired = nft::canonical(desired);
   SyncReport report;
   nft::Status last = nft::Status::ok();
   for (report.attempts = 1; report.attempts <= kAttempts; ++report.attempts) {
@@ -68,7 +67,7 @@ nft::Result<SyncReport> Syncer::sync(const nft::Program& desired_in) {
     last = netlink_.apply(tx);
     report.apply += since(t1);
     if (last) {
-      current_ = desired;
+      report.previous = std::exchange(*current_, std::move(desired));
       return report;
     }
     // Nothing was applied (one atomic batch). Read back and plan again if someone else

@@ -25,17 +25,24 @@ struct SyncReport {
   bool repaired = false;     // foreign content was found and replaced
   std::chrono::microseconds plan{0};
   std::chrono::microseconds apply{0};
+  // What the kernel held before this sync, as far as we knew (absent after a read-back that
+  // found no table, or when nothing was sent): for the conntrack cleanup, which compares the
+  // two programs.
+  std::optional<nft::Program> previous;
 };
 
 class Syncer {
  public:
   explicit Syncer(nft::Netlink& netlink) : netlink_(netlink) {}
 
-  // Everything or nothing: on error the kernel keeps its previous table.
-  nft::Result<SyncReport> sync(const nft::Program& desired);
+  // Everything or nothing: on error the kernel keeps its previous table. Takes the program
+  // by value: on success it becomes current() without a copy.
+  nft::Result<SyncReport> sync(nft::Program desired);
 
   // Forget what we believe the kernel holds; the next sync reads it back (drift check).
   void invalidate() { current_.reset(); }
+  // What we believe the kernel holds (absent before the first sync or after invalidate()).
+  const nft::Program* current() const { return current_ ? &*current_ : nullptr; }
 
  private:
   nft::Status read_back(const std::string& table, SyncReport& report, nft::Transaction& prefix);

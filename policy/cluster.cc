@@ -1,6 +1,7 @@
 #include "policy/cluster.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "policy/parse.h"
 
@@ -20,6 +21,30 @@ void Cluster::finalize() {
   };
   for (const auto& p : pods) imply(p.namespace_);
   for (const auto& np : policies) imply(np.namespace_);
+  resolve_ip_conflicts();
+}
+
+bool prefers_ip_owner(const Pod& a, const Pod& b) {
+  auto rank = [](const Pod& p) {
+    return std::make_tuple(!p.finished(), !p.terminating, p.created);
+  };
+  if (rank(a) != rank(b)) return rank(a) > rank(b);
+  return std::tie(a.namespace_, a.name) < std::tie(b.namespace_, b.name);
+}
+
+void Cluster::resolve_ip_conflicts() {
+  std::map<common::IpAddr, const Pod*> owner;
+  for (const auto& p : pods) {
+    if (p.host_network) continue;
+    for (const auto& ip : p.ips) {
+      auto [it, fresh] = owner.emplace(ip, &p);
+      if (!fresh && prefers_ip_owner(p, *it->second)) it->second = &p;
+    }
+  }
+  for (auto& p : pods) {
+    if (p.host_network) continue;
+    std::erase_if(p.ips, [&](const common::IpAddr& ip) { return owner.at(ip) != &p; });
+  }
 }
 
 const Pod* Cluster::find_pod(std::string_view key) const {

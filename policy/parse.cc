@@ -1,6 +1,8 @@
 #include "policy/parse.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 
@@ -456,6 +458,22 @@ void parse_pod_status(const json* status, Pod& pod, Ctx& c) {
 
 }  // namespace
 
+std::optional<std::int64_t> parse_timestamp(std::string_view text) {
+  // RFC 3339 as the API server writes it: 2024-05-01T12:34:56Z (fractions and offsets are
+  // not produced by it; anything else is "unknown").
+  std::tm tm{};
+  int consumed = 0;
+  const std::string s(text);
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
+      consumed != static_cast<int>(s.size())) {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
 std::optional<Pod> parse_pod(const json& obj, FieldErrors& errors) {
   Ctx c{errors};
   Pod pod;
@@ -467,6 +485,9 @@ std::optional<Pod> parse_pod(const json& obj, FieldErrors& errors) {
   const json& meta = obj["metadata"];
   pod.labels = parse_labels(field(meta, "labels"), "metadata.labels", c);
   pod.terminating = field(meta, "deletionTimestamp") != nullptr;
+  if (const json* created = field(meta, "creationTimestamp"); created && created->is_string()) {
+    pod.created = parse_timestamp(created->get<std::string>()).value_or(0);
+  }
   if (const json* spec = field(obj, "spec");
       spec && expect(*spec, json::value_t::object, "an object", "spec", c)) {
     pod.node = get_string(*spec, "nodeName", "spec.nodeName", c).value_or("");

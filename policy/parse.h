@@ -26,6 +26,9 @@ std::optional<NetworkPolicy> parse_network_policy(const nlohmann::json& obj, Fie
 std::optional<Pod> parse_pod(const nlohmann::json& obj, FieldErrors& errors);
 std::optional<Namespace> parse_namespace(const nlohmann::json& obj, FieldErrors& errors);
 
+// metav1.Time ("2024-05-01T12:34:56Z") in seconds since the epoch.
+std::optional<std::int64_t> parse_timestamp(std::string_view text);
+
 // The label the API server sets on every namespace (Kubernetes >= 1.21).
 inline constexpr const char* kNamespaceNameLabel = "kubernetes.io/metadata.name";
 // Namespace of an object without metadata.namespace, as kubectl does with the default context.

@@ -43,6 +43,7 @@ struct Namespace {
   std::string name;
   Labels labels;         // defaulted: always carries kubernetes.io/metadata.name=<name>
   bool declared = true;  // false when implied by a pod or policy but not in the input
+  bool operator==(const Namespace&) const = default;
 };
 
 struct ContainerPort {
@@ -60,6 +61,9 @@ struct Pod {
   bool host_network = false;
   std::string phase;         // status.phase: Pending, Running, Succeeded, Failed, Unknown or empty
   bool terminating = false;  // metadata.deletionTimestamp is set
+  // metadata.creationTimestamp in seconds since the epoch (0: unknown). Decides which pod
+  // owns an IP that two pods claim (see Cluster::resolve_ip_conflicts).
+  std::int64_t created = 0;
   std::vector<common::IpAddr> ips;   // status.podIPs (or podIP), IPv4 and IPv6
   std::vector<ContainerPort> ports;  // containers and restartable init containers
 
@@ -68,6 +72,7 @@ struct Pod {
   bool finished() const { return phase == "Succeeded" || phase == "Failed"; }
   // A pod that can be the peer of a selector: not hostNetwork (its IP is the node's).
   bool selectable() const { return !host_network && !finished(); }
+  bool operator==(const Pod&) const = default;
 };
 
 // NetworkPolicyPort. `port` absent = all ports of the protocol.
@@ -121,6 +126,7 @@ struct NetworkPolicy {
   const std::vector<Rule>& rules(Direction d) const {
     return d == Direction::kIngress ? ingress : egress;
   }
+  bool operator==(const NetworkPolicy&) const = default;
 };
 
 }  // namespace policy

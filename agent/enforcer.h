@@ -1,0 +1,95 @@
+// Enforcer: one round of "compile the cluster for this node, make the kernel's table equal to
+// it in one atomic batch, cut the connections the change denies". Shared by both sources of
+// cluster state (the API server, manifests on disk); it logs one info line per sync and keeps
+// the metrics.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/metrics.h"
+#include "agent/syncer.h"
+#include "common/ip.h"
+#include "compiler/compiler.h"
+#include "nft/kernel_netlink.h"
+
+namespace agent {
+
+// The seam to the conntrack cleanup: after every applied change, with what the kernel held
+// before (absent if unknown) and holds now, and the IPs that stopped belonging to a pod.
+class ConnectionCutter {
+ public:
+  struct Report {
+    std::size_t examined = 0;
+    std::size_t deleted = 0;
+    std::chrono::microseconds time{0};
+    std::string error;  // empty: fine
+  };
+  virtual ~ConnectionCutter() = default;
+  virtual Report after_change(const nft::Program* before, const nft::Program& after,
+                              const std::vector<common::IpAddr>& released) = 0;
+};
+
+// The agent's metrics (registered once, updated by every sync).
+struct AgentMetrics {
+  explicit AgentMetrics(Registry& r);
+  LabeledCounter& syncs;
+  Histogram& sync_seconds;
+  Histogram& batch_messages;
+  Counter& batch_elements;
+  Gauge& chains;
+  Gauge& rules;
+  Gauge& sets;
+  Gauge& elements;
+  Gauge& node_pods;
+  Gauge& isolated_pods;
+  Gauge& last_sync;
+  LabeledCounter& errors;
+  Counter& conntrack_examined;
+  Counter& conntrack_deleted;
+};
+
+struct EnforcerOptions {
+  std::string node;
+  compiler::Options compile;
+};
+
+// What the caller knows about the round, for the log line and the metrics.
+struct SyncContext {
+  std::string fields;  // extra key=value fields for the log line ("generation=12")
+  std::chrono::steady_clock::time_point since{};  // when the first change of the round arrived
+  std::vector<common::IpAddr> released;           // IPs that left their pods
+};
+
+class Enforcer {
+ public:
+  Enforcer(nft::KernelNetlink& netlink, EnforcerOptions options,
+           std::shared_ptr<spdlog::logger> log, AgentMetrics* metrics = nullptr,
+           ConnectionCutter* cutter = nullptr);
+
+  // Pure: run it under the lock of whatever owns the cluster.
+  compiler::Compiled compile(const policy::Cluster& cluster) const;
+  // Applies a compiled program; false leaves the kernel's previous rules in place.
+  bool apply(compiler::Compiled compiled, const SyncContext& context);
+  // The next apply reads the kernel's table back first (drift and tampering are repaired).
+  void invalidate() { syncer_.invalidate(); }
+  // True once a sync has succeeded (readiness).
+  bool enforced() const { return enforced_; }
+  // Deletes our table (--cleanup-on-exit).
+  bool remove_table();
+
+ private:
+  nft::KernelNetlink& netlink_;
+  EnforcerOptions options_;
+  Syncer syncer_;
+  std::shared_ptr<spdlog::logger> log_;
+  AgentMetrics* metrics_;
+  ConnectionCutter* cutter_;
+  std::atomic<bool> enforced_{false};
+};
+
+}  // namespace agent
