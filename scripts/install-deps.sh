@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
   libnftnl-dev libmnl-dev libnetfilter-conntrack-dev
   nlohmann-json3-dev libcpprest-dev libspdlog-dev libyaml-cpp-dev libcli11-dev libgtest-dev
-  nftables conntrack iproute2 containernetworking-plugins python3
+  nftables conntrack iproute2 containernetworking-plugins python3 openssl
 )
 
 missing=()
