@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <map>
 #include <set>
 
@@ -129,6 +130,8 @@ class Builder {
                         const Pod& pod) const;
   std::vector<const NetworkPolicy*> isolating(const Pod& pod, Direction d) const;
   void dispatch(const Pod& pod, Direction d);
+  std::vector<nft::Rule> guard_rules(std::initializer_list<nft::Addr> fields) const;
+  void base_sets();
   void base_chains();
 
   const Cluster& cluster_;
@@ -385,16 +388,56 @@ void Builder::dispatch(const Pod& pod, Direction d) {
     const bool v4 = ip.family == Family::kV4;
     const char* map = in ? (v4 ? kIngressV4 : kIngressV6) : (v4 ? kEgressV4 : kEgressV6);
     program_.sets.at(map).elements.insert(addr_element(ip).with(nft::Verdict::jump(it->second)));
+    if (options_.midstream_guard) {
+      program_.sets.at(v4 ? kIsolatedV4 : kIsolatedV6).elements.insert(addr_element(ip));
+    }
   }
 }
 
-void Builder::base_chains() {
+// The mid-stream guard (Options::midstream_guard): `ct state new` TCP packets that are not a
+// bare SYN, from (or to) an isolated pod of this node, are dropped. With tcp_loose only
+// ACK-class packets (no SYN, FIN or RST) create entries mid-stream: FIN and RST without an
+// entry are `ct state invalid` and go on to the policy like a first packet (a RST for a
+// deleted connection reaches the peer when the policy allows that direction, and creates no
+// entry). First packets of connections are SYNs and never match, so the guard changes no
+// verdict the evaluator gives; it only reaches packets the established rule did not accept.
+std::vector<nft::Rule> Builder::guard_rules(std::initializer_list<nft::Addr> fields) const {
+  std::vector<nft::Rule> out;
+  if (!options_.midstream_guard) return out;
+  for (const nft::Addr field : fields) {
+    for (const auto& [family, set] :
+         {std::pair{nft::Family::ipv4, kIsolatedV4}, std::pair{nft::Family::ipv6, kIsolatedV6}}) {
+      out.push_back(nft::Rule{
+          .matches = {nft::CtStateMatch{.states = nft::kCtNew},
+                      nft::TcpFlagsMatch{
+                          .mask = nft::kTcpFin | nft::kTcpSyn | nft::kTcpRst | nft::kTcpAck,
+                          .value = nft::kTcpSyn,
+                          .negate = true},
+                      AddrSetMatch{.family = family, .field = field, .set = set}},
+          .statement = nft::Verdict::drop(),
+          .counter = options_.counters,
+          .comment = "mid-stream pickup of an isolated pod"});
+    }
+  }
+  return out;
+}
+
+// The sets the base chains use, empty: pods fill them in dispatch().
+void Builder::base_sets() {
   for (const char* name : {kIngressV4, kEgressV4, kIngressV6, kEgressV6}) {
     const bool v4 = name == kIngressV4 || name == kEgressV4;
     program_.put(nft::Set{.name = name,
                           .type = {.key = {v4 ? nft::KeyType::ipv4_addr : nft::KeyType::ipv6_addr},
                                    .verdict_map = true}});
   }
+  if (options_.midstream_guard) {
+    new_set(kIsolatedV4, nft::KeyType::ipv4_addr, false);
+    new_set(kIsolatedV6, nft::KeyType::ipv6_addr, false);
+  }
+}
+
+void Builder::base_chains() {
+  base_sets();
   const nft::Rule established{
       .matches = {nft::CtStateMatch{.states =
                                         nft::kCtEstablished | nft::kCtRelated | nft::kCtUntracked}},
@@ -406,23 +449,30 @@ void Builder::base_chains() {
   const nft::Rule egress_v6 = vmap(nft::Family::ipv6, nft::Addr::saddr, kEgressV6);
   const nft::Rule ingress_v4 = vmap(nft::Family::ipv4, nft::Addr::daddr, kIngressV4);
   const nft::Rule ingress_v6 = vmap(nft::Family::ipv6, nft::Addr::daddr, kIngressV6);
-  auto base = [&](nft::Hook hook) {
-    return nft::BaseChain{.hook = hook, .priority = options_.priority};
+  auto chain = [&](const char* name, nft::Hook hook, std::vector<nft::Rule> guard,
+                   std::vector<nft::Rule> dispatch) {
+    std::vector<nft::Rule> rules{established};
+    rules.insert(rules.end(), guard.begin(), guard.end());
+    rules.insert(rules.end(), dispatch.begin(), dispatch.end());
+    program_.put(nft::Chain{.name = name,
+                            .base = nft::BaseChain{.hook = hook, .priority = options_.priority},
+                            .rules = std::move(rules)});
   };
+  using nft::Addr;
   // forward: pod to pod (bridged, thanks to br_netfilter, or routed) and pod to outside;
   // it sees the destination after DNAT, so Services are judged by their endpoints.
-  program_.put(nft::Chain{.name = kForwardChain,
-                          .base = base(nft::Hook::forward),
-                          .rules = {established, egress_v4, egress_v6, ingress_v4, ingress_v6}});
+  chain(kForwardChain, nft::Hook::forward, guard_rules({Addr::saddr, Addr::daddr}),
+        {egress_v4, egress_v6, ingress_v4, ingress_v6});
   // input: a pod talking to the node itself is egress of the pod.
-  program_.put(nft::Chain{.name = kInputChain,
-                          .base = base(nft::Hook::input),
-                          .rules = {established, egress_v4, egress_v6}});
-  // output: the node talking to its pods, judged only when node traffic is not trusted.
-  if (!options_.allow_node_traffic) {
-    program_.put(nft::Chain{.name = kOutputChain,
-                            .base = base(nft::Hook::output),
-                            .rules = {established, ingress_v4, ingress_v6}});
+  chain(kInputChain, nft::Hook::input, guard_rules({Addr::saddr}), {egress_v4, egress_v6});
+  // output: the node talking to its pods, judged only when node traffic is not trusted. The
+  // guard is needed either way: a node server whose pod client was cut off must not revive
+  // the connection by pushing data.
+  std::vector<nft::Rule> dispatch;
+  if (!options_.allow_node_traffic) dispatch = {ingress_v4, ingress_v6};
+  auto guard = guard_rules({Addr::daddr});
+  if (!guard.empty() || !dispatch.empty()) {
+    chain(kOutputChain, nft::Hook::output, std::move(guard), std::move(dispatch));
   }
 }
 

@@ -22,12 +22,23 @@ inline constexpr const char* kIngressV4 = "ingress-v4";
 inline constexpr const char* kIngressV6 = "ingress-v6";
 inline constexpr const char* kEgressV4 = "egress-v4";
 inline constexpr const char* kEgressV6 = "egress-v6";
+// Addresses of this node's pods isolated in any direction (the mid-stream guard's sets).
+inline constexpr const char* kIsolatedV4 = "isolated-v4";
+inline constexpr const char* kIsolatedV6 = "isolated-v6";
 
 struct Options {
   std::string table{nft::kDefaultTable};
   // Connections the node itself opens to its pods (kubelet probes) pass without ingress
   // checks. When false, the node is judged like any other source outside the cluster.
   bool allow_node_traffic = true;
+  // The mid-stream guard: drop `ct state new` TCP packets that are not a bare SYN when their
+  // source or destination is a pod of this node isolated in any direction. With
+  // nf_conntrack_tcp_loose=1 (the kernel default) the next packet of a TCP connection whose
+  // entry was deleted (conntrack/ revokes denied connections) creates a NEW entry in
+  // whichever direction speaks first; if the server pushes, that entry runs server->client,
+  // the policy may allow it, and the client's packets then pass as its replies. The guard
+  // makes a deleted connection stay dead; see README.md.
+  bool midstream_guard = true;
   // A counter on every drop rule, for metrics and `nft list` debugging.
   bool counters = true;
   int priority = 0;  // NF_IP_PRI_FILTER

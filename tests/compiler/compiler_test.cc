@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -146,12 +147,26 @@ TEST(Compiler, HostNetworkFinishedAndAddresslessPodsAreLeftOut) {
   }
 }
 
+// By default the output chain only holds the mid-stream guard: nothing dispatches the
+// node's own connections to its pods' ingress chains.
+bool dispatches(const nft::Chain& chain) {
+  return std::any_of(chain.rules.begin(), chain.rules.end(), [](const nft::Rule& r) {
+    return std::holds_alternative<nft::VmapDispatch>(r.statement);
+  });
+}
+
 TEST(Compiler, NodeTrafficIsJudgedOnlyWhenAsked) {
   const std::string y =
       pod("shop", "web", "n1", "10.244.1.10", "app: web") + np("shop", "deny", "podSelector: {}");
-  EXPECT_EQ(compile(load(y), "n1").program.find_chain(compiler::kOutputChain), nullptr);
+  const auto trusted = compile(load(y), "n1").program;
+  ASSERT_NE(trusted.find_chain(compiler::kOutputChain), nullptr);
+  EXPECT_FALSE(dispatches(*trusted.find_chain(compiler::kOutputChain)));
+  EXPECT_EQ(
+      compile(load(y), "n1", {.midstream_guard = false}).program.find_chain(compiler::kOutputChain),
+      nullptr);
   const auto judged = compile(load(y), "n1", {.allow_node_traffic = false}).program;
   ASSERT_NE(judged.find_chain(compiler::kOutputChain), nullptr);
+  EXPECT_TRUE(dispatches(*judged.find_chain(compiler::kOutputChain)));
   EXPECT_TRUE(nft::validate(judged).is_ok());
 }
 

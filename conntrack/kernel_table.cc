@@ -1,0 +1,101 @@
+#include "conntrack/kernel_table.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "conntrack/codec.h"
+#include "conntrack/netlink_socket.h"
+
+namespace conntrack {
+
+KernelTable::KernelTable(std::unique_ptr<nl::Socket> socket, KernelTableOptions options)
+    : socket_(std::move(socket)), options_(options) {
+  options_.batch = std::max<std::size_t>(1, options_.batch);
+}
+
+KernelTable::~KernelTable() = default;
+
+Result<std::unique_ptr<KernelTable>> KernelTable::open(KernelTableOptions options) {
+  auto socket = nl::Socket::open();
+  if (!socket) {
+    return socket.error();
+  }
+  return std::unique_ptr<KernelTable>(new KernelTable(std::move(socket).value(), options));
+}
+
+bool KernelTable::filters_addresses(common::Family family) const {
+  // See the header: the kernel's IPv6 tuple filter compares the wrong way round.
+  return family == common::Family::kV4;
+}
+
+Status KernelTable::dump(const DumpFilter& filter, const std::function<void(const Entry&)>& visit) {
+  char request[codec::kMaxMessage];
+  const DumpFilter in_kernel = codec::kernel_part(filter, filters_addresses(common::Family::kV6));
+  const nlmsghdr* nlh = codec::build_dump(request, in_kernel, socket_->take_seqs(1));
+  ++stats_.dumps;
+  std::size_t messages = 0;
+  return socket_->dump(
+      nlh,
+      [&](const nlmsghdr* reply) {
+        std::optional<Entry> entry = codec::parse(reply);
+        if (!entry) {
+          return;
+        }
+        ++stats_.entries_received;
+        if (filter.matches(*entry)) {
+          ++stats_.entries_visited;
+          visit(*entry);
+        }
+      },
+      messages);
+}
+
+Result<KernelTable::BatchResult> KernelTable::send(std::span<const Entry> entries, bool create,
+                                                   std::uint32_t timeout) {
+  BatchResult result;
+  std::vector<char> buffer(std::min(entries.size(), options_.batch) * codec::kMaxMessage);
+  for (std::size_t start = 0; start < entries.size(); start += options_.batch) {
+    const std::size_t n = std::min(options_.batch, entries.size() - start);
+    const std::uint32_t first_seq = socket_->take_seqs(n);
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      char* at = buffer.data() + used;
+      const Entry& e = entries[start + i];
+      const nlmsghdr* nlh =
+          create ? codec::build_create(at, e, first_seq + static_cast<std::uint32_t>(i), timeout)
+                 : codec::build_delete(at, e, first_seq + static_cast<std::uint32_t>(i));
+      used += NLMSG_ALIGN(nlh->nlmsg_len);
+    }
+    auto acks = socket_->batch(std::span<const char>(buffer.data(), used), first_seq, n);
+    ++stats_.sendmsg_calls;
+    stats_.messages_sent += n;
+    if (!acks) {
+      return acks.error();
+    }
+    if (acks.value().other > 0 || (create && acks.value().not_found > 0)) {
+      const int error = acks.value().other > 0 ? acks.value().first_error : ENOENT;
+      return nft::make_error(error == EEXIST ? nft::Errc::exists : nft::Errc::io,
+                             std::string(create ? "conntrack create" : "conntrack delete") + ": " +
+                                 std::strerror(error) + " " + acks.value().first_message);
+    }
+    result.ok += acks.value().ok;
+    result.not_found += acks.value().not_found;
+  }
+  return result;
+}
+
+Result<std::size_t> KernelTable::remove(const std::vector<Entry>& entries) {
+  auto result = send(entries, false, 0);
+  if (!result) {
+    return result.error();
+  }
+  stats_.removed += result.value().ok;
+  stats_.already_gone += result.value().not_found;
+  return result.value().ok;
+}
+
+Status KernelTable::insert(std::span<const Entry> entries, std::uint32_t timeout_seconds) {
+  return send(entries, true, timeout_seconds).status();
+}
+
+}  // namespace conntrack
