@@ -49,9 +49,9 @@ void ApiMode::register_metrics(Registry& registry) {
   registry.sampled("nftpolicy_watch_relists_total",
                    "Relists after 410 Gone (resourceVersion too old), by resource.", "counter",
                    "resource", per_resource(&S::relists));
-  registry.sampled("nftpolicy_watch_restarts_total",
-                   "WATCH requests started (a watch restarts when the server ends it or the "
-                   "stream breaks), by resource.",
+  registry.sampled("nftpolicy_watch_requests_total",
+                   "WATCH requests started, the first one included (a watch is started again "
+                   "when the server ends it or the stream breaks), by resource.",
                    "counter", "resource", per_resource(&S::watches));
   registry.sampled("nftpolicy_watch_events_total", "Watch events received, by resource.", "counter",
                    "resource", per_resource(&S::events));
@@ -112,7 +112,9 @@ bool ApiMode::sync_once(Clock::time_point since, std::uint64_t& generation) {
     view = v;
   });
   generation = view.generation;
-  auto released = store_.take_released_ips();
+  // Only IPs that left pods of this node: the flows of other nodes' pods that this node
+  // tracks are those of its own pods, re-judged when the peer sets change.
+  auto released = store_.take_released_ips(enforcer_.node());
   released.insert(released.end(), pending_released_.begin(), pending_released_.end());
   pending_released_.clear();
   const auto s = store_.stats();

@@ -38,7 +38,10 @@ AgentMetrics::AgentMetrics(Registry& r)
                                    "Conntrack entries judged after policy changes.")),
       conntrack_deleted(r.counter("nftpolicy_conntrack_deleted_total",
                                   "Conntrack entries deleted: connections a change denied, and "
-                                  "connections of IPs that left their pods.")) {}
+                                  "connections of IPs that left their pods.")),
+      drift_repairs(r.counter("nftpolicy_drift_repairs_total",
+                              "Read-backs that found the table changed behind the agent's back "
+                              "(edited, flushed or deleted by hand), each repaired.")) {}
 
 Enforcer::Enforcer(nft::KernelNetlink& netlink, EnforcerOptions options,
                    std::shared_ptr<spdlog::logger> log, AgentMetrics* metrics,
@@ -57,7 +60,7 @@ compiler::Compiled Enforcer::compile(const policy::Cluster& cluster) const {
 bool Enforcer::apply(compiler::Compiled compiled, const SyncContext& ctx) {
   const auto t0 = Clock::now();
   const auto stats = compiled.stats;
-  auto r = syncer_.sync(std::move(compiled.program));
+  auto r = syncer_.sync(std::move(compiled.program), log_->should_log(spdlog::level::trace));
   const auto since = ctx.since == Clock::time_point{} ? t0 : ctx.since;
   if (!r.is_ok()) {
     if (metrics_) {
@@ -69,6 +72,12 @@ bool Enforcer::apply(compiler::Compiled compiled, const SyncContext& ctx) {
     return false;
   }
   auto& rep = r.value();
+  if (!rep.transaction.empty()) log_->trace("batch:\n{}", rep.transaction);
+  if (rep.drift) {
+    log_->warn("the table inet {} was changed behind the agent's back; repaired",
+               options_.compile.table);
+    if (metrics_) metrics_->drift_repairs.inc();
+  }
   ConnectionCutter::Report cut;
   if (cutter_ && (rep.ops > 0 || !ctx.released.empty()) && syncer_.current()) {
     cut = cutter_->after_change(rep.previous ? &*rep.previous : nullptr, *syncer_.current(),
@@ -100,13 +109,13 @@ bool Enforcer::apply(compiler::Compiled compiled, const SyncContext& ctx) {
   }
   log_->info(
       "sync node={} {} pods={} isolated_ingress={} isolated_egress={} chains={} rules={} sets={} "
-      "elements={} ops={} changed_elements={} messages={} attempts={} read_back={} repaired={} "
-      "plan_ms={:.2f} apply_ms={:.2f} conntrack_examined={} conntrack_deleted={} "
+      "elements={} ops={} changed_elements={} messages={} attempts={} read_back={} drift={} "
+      "repaired={} plan_ms={:.2f} apply_ms={:.2f} conntrack_examined={} conntrack_deleted={} "
       "conntrack_ms={:.2f} total_ms={:.2f} result=ok",
       options_.node, ctx.fields, stats.node_pods, stats.isolated_ingress, stats.isolated_egress,
       stats.chains, stats.rules, stats.sets, stats.elements, rep.ops, rep.elements, messages,
-      rep.attempts, rep.read_back, rep.repaired, ms(rep.plan), ms(rep.apply), cut.examined,
-      cut.deleted, ms(cut.time), ms(total));
+      rep.attempts, rep.read_back, rep.drift, rep.repaired, ms(rep.plan), ms(rep.apply),
+      cut.examined, cut.deleted, ms(cut.time), ms(total));
   return true;
 }
 

@@ -51,6 +51,7 @@ struct AgentMetrics {
   LabeledCounter& errors;
   Counter& conntrack_examined;
   Counter& conntrack_deleted;
+  Counter& drift_repairs;
 };
 
 struct EnforcerOptions {
@@ -77,6 +78,7 @@ class Enforcer {
   bool apply(compiler::Compiled compiled, const SyncContext& context);
   // The next apply reads the kernel's table back first (drift and tampering are repaired).
   void invalidate() { syncer_.invalidate(); }
+  const std::string& node() const { return options_.node; }
   // True once a sync has succeeded (readiness).
   bool enforced() const { return enforced_; }
   // Deletes our table (--cleanup-on-exit).

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "agent/api_mode.h"
+#include "agent/conntrack_cutter.h"
 #include "agent/enforcer.h"
 #include "agent/http_endpoints.h"
 #include "agent/logging.h"
@@ -39,6 +40,7 @@ struct Flags {
   int coalesce_ms = 5;
   std::string listen = ":9745";
   bool cleanup_on_exit = false;
+  bool no_conntrack_cleanup = false;
   std::string log_level = "info";
   std::string log_format = "text";
   int verbosity = 0;
@@ -85,12 +87,24 @@ int run(const Flags& f) {
   auto nl = std::move(opened).value();
   agent::Registry registry;
   agent::AgentMetrics metrics(registry);
+  std::unique_ptr<agent::ConntrackCutter> cutter;
+  if (!f.no_conntrack_cleanup) {
+    auto c = agent::ConntrackCutter::open();
+    if (c) {
+      cutter = std::move(c).value();
+    } else {
+      log->warn(
+          "conntrack netlink unavailable ({}): established connections a change denies "
+          "will not be cut",
+          c.error().to_string());
+    }
+  }
   agent::Enforcer enforcer(*nl,
                            {.node = f.node,
                             .compile = {.table = f.table,
                                         .allow_node_traffic = !f.judge_node_traffic,
                                         .counters = !f.no_counters}},
-                           log, &metrics);
+                           log, &metrics, cutter.get());
   agent::Health health;
   health.ready = [&enforcer] { return enforcer.enforced(); };
   health.beat();
@@ -158,6 +172,10 @@ int main(int argc, char** argv) {
   app.add_option("--listen-address", f.listen,
                  "HOST:PORT or :PORT for /metrics, /healthz and /readyz (empty: none)")
       ->capture_default_str();
+  app.add_flag("--no-conntrack-cleanup", f.no_conntrack_cleanup,
+               "Leave established connections alone (default: after each change, delete the "
+               "conntrack entries of connections the new rules deny, and of IPs that left this "
+               "node's pods)");
   app.add_flag("--cleanup-on-exit", f.cleanup_on_exit,
                "Delete the table when stopping (default: SIGTERM leaves the rules in place, so "
                "the node stays protected through an upgrade)");

@@ -1,7 +1,7 @@
 #include "agent/metrics.h"
 
+#include <charconv>
 #include <cmath>
-#include <cstdio>
 
 namespace agent {
 namespace {
@@ -9,9 +9,10 @@ namespace {
 std::string number(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   if (std::isnan(v)) return "NaN";
+  // The shortest text that reads back as the same double: le="0.005", not 0.0050000000000000001.
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 }  // namespace

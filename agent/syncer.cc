@@ -4,6 +4,7 @@
 
 #include "nft/canonical.h"
 #include "nft/diff.h"
+#include "nft/render.h"
 
 namespace agent {
 namespace {
@@ -33,10 +34,13 @@ nft::Status Syncer::read_back(const std::string& table, SyncReport& report,
                               nft::Transaction& prefix) {
   report.read_back = true;
   auto dumped = netlink_.dump(table);
+  auto believed = std::exchange(believed_, std::nullopt);
   if (dumped.is_ok()) {
     current_ = std::move(dumped).value();
+    report.drift = believed && *believed != *current_;
     return nft::Status::ok();
   }
+  report.drift = believed.has_value();
   if (dumped.error().code != nft::Errc::conflict) return dumped.status();
   // Foreign content (or a table we cannot decode): start from nothing, atomically.
   report.repaired = true;
@@ -45,7 +49,7 @@ nft::Status Syncer::read_back(const std::string& table, SyncReport& report,
   return nft::Status::ok();
 }
 
-nft::Result<SyncReport> Syncer::sync(nft::Program desired) {
+nft::Result<SyncReport> Syncer::sync(nft::Program desired, bool render) {
   // Compare with what a read-back yields; the compiler emits canonical rules already.
   if (!nft::is_canonical(desired)) desired = nft::canonical(desired);
   SyncReport report;
@@ -63,6 +67,7 @@ nft::Result<SyncReport> Syncer::sync(nft::Program desired) {
     report.ops = tx.ops.size();
     report.elements = element_count(tx);
     if (tx.empty()) return report;
+    if (render) report.transaction = nft::render(tx);
     const auto t1 = Clock::now();
     last = netlink_.apply(tx);
     report.apply += since(t1);

@@ -23,6 +23,10 @@ struct SyncReport {
   int attempts = 0;          // > 1 after a concurrent change
   bool read_back = false;    // the kernel's table was read before planning
   bool repaired = false;     // foreign content was found and replaced
+  // A read-back after invalidate() found the kernel's table different from what we had
+  // applied (someone changed or deleted it): this sync repairs it.
+  bool drift = false;
+  std::string transaction;  // the batch in nft syntax, when sync() was asked to render it
   std::chrono::microseconds plan{0};
   std::chrono::microseconds apply{0};
   // What the kernel held before this sync, as far as we knew (absent after a read-back that
@@ -37,10 +41,13 @@ class Syncer {
 
   // Everything or nothing: on error the kernel keeps its previous table. Takes the program
   // by value: on success it becomes current() without a copy.
-  nft::Result<SyncReport> sync(nft::Program desired);
+  nft::Result<SyncReport> sync(nft::Program desired, bool render = false);
 
   // Forget what we believe the kernel holds; the next sync reads it back (drift check).
-  void invalidate() { current_.reset(); }
+  void invalidate() {
+    if (current_) believed_ = std::move(current_);
+    current_.reset();
+  }
   // What we believe the kernel holds (absent before the first sync or after invalidate()).
   const nft::Program* current() const { return current_ ? &*current_ : nullptr; }
 
@@ -49,6 +56,7 @@ class Syncer {
 
   nft::Netlink& netlink_;
   std::optional<nft::Program> current_;
+  std::optional<nft::Program> believed_;  // what we had applied, until a read-back checks it
 };
 
 }  // namespace agent

@@ -233,10 +233,13 @@ void ClusterStore::read(
   reader(cluster_, View{generation_, rv_});
 }
 
-std::vector<common::IpAddr> ClusterStore::take_released_ips() {
+std::vector<common::IpAddr> ClusterStore::take_released_ips(const std::string& node) {
   std::lock_guard lock(mu_);
   std::vector<common::IpAddr> out;
-  out.swap(released_);
+  for (const auto& [ip, owner_node] : released_) {
+    if (node.empty() || owner_node == node) out.push_back(ip);
+  }
+  released_.clear();
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
@@ -386,7 +389,7 @@ const Pod* ClusterStore::owner_of(const common::IpAddr& ip) const {
 ClusterStore::OwnerMap ClusterStore::live_owners(const std::vector<common::IpAddr>& ips) const {
   OwnerMap m;
   for (const auto& ip : ips) {
-    if (const Pod* p = owner_of(ip); p && !p->finished()) m[ip] = p->key();
+    if (const Pod* p = owner_of(ip); p && !p->finished()) m[ip] = Owner{p->key(), p->node};
   }
   return m;
 }
@@ -394,15 +397,15 @@ ClusterStore::OwnerMap ClusterStore::live_owners(const std::vector<common::IpAdd
 ClusterStore::OwnerMap ClusterStore::all_live_owners() const {
   OwnerMap m;
   for (const auto& [ip, keys] : claimants_) {
-    if (const Pod* p = owner_of(ip); p && !p->finished()) m[ip] = p->key();
+    if (const Pod* p = owner_of(ip); p && !p->finished()) m[ip] = Owner{p->key(), p->node};
   }
   return m;
 }
 
 void ClusterStore::release_changed(const OwnerMap& before, const OwnerMap& after) {
-  for (const auto& [ip, key] : before) {
+  for (const auto& [ip, owner] : before) {
     const auto it = after.find(ip);
-    if (it == after.end() || it->second != key) released_.push_back(ip);
+    if (it == after.end() || it->second.key != owner.key) released_.emplace_back(ip, owner.node);
   }
 }
 

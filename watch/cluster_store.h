@@ -77,16 +77,21 @@ class ClusterStore final : public EventSink {
   };
   // Runs `reader` on the cluster under the store's lock (writers wait meanwhile).
   void read(const std::function<void(const policy::Cluster&, const View&)>& reader) const;
-  // IPs that stopped belonging to a live pod since the last call.
-  std::vector<common::IpAddr> take_released_ips();
+  // IPs that stopped belonging to a live pod since the last call; with `node`, only those
+  // of pods of that node (the ones whose connections this node tracks as its pods').
+  std::vector<common::IpAddr> take_released_ips(const std::string& node = "");
   // "Pod x/a: status.podIPs[0].ip: Invalid value ..." for every currently invalid object.
   std::vector<std::string> invalid_objects() const;
   StoreStats stats() const;
 
  private:
   struct Staging;
-  // The live (not finished) owner of each IP, by pod key.
-  using OwnerMap = std::unordered_map<common::IpAddr, std::string, IpHash>;
+  // The live (not finished) owner of each IP: its key and its node.
+  struct Owner {
+    std::string key;
+    std::string node;
+  };
+  using OwnerMap = std::unordered_map<common::IpAddr, Owner, IpHash>;
 
   void changed();
   bool report_invalid(const std::string& key, const policy::FieldErrors& errors);
@@ -135,7 +140,7 @@ class ClusterStore final : public EventSink {
   // by pods that lost some of them to another pod (the others' claims are their ips).
   std::unordered_map<common::IpAddr, std::vector<std::string>, IpHash> claimants_;
   std::unordered_map<std::string, std::vector<common::IpAddr>> shadowed_;
-  std::vector<common::IpAddr> released_;
+  std::vector<std::pair<common::IpAddr, std::string>> released_;  // with the owner's node
 };
 
 }  // namespace watch

@@ -170,8 +170,10 @@ Result<HttpResponse> HttpTransport::stream(const std::string& target,
     pplx::cancellation_token_source& source;
     ~CancelOnExit() { source.cancel(); }
   } cancel_on_exit{local};
+  bool started = false;  // the response began: a failure now is a broken stream
   try {
     auto resp = impl_->streams->request(req.value(), local.get_token()).get();
+    started = true;
     if (resp.status_code() != http::status_codes::OK) {
       return HttpResponse{.status = resp.status_code(),
                           .body = resp.extract_utf8string(true).get()};
@@ -196,7 +198,10 @@ Result<HttpResponse> HttpTransport::stream(const std::string& target,
     if (impl_->cancelled) return make_error(Errc::cancelled, "cancelled");
     return HttpResponse{.status = 200, .body = {}};
   } catch (const std::exception& e) {
-    return impl_->failure(e);
+    auto error = impl_->failure(e);
+    if (started && error.code == Errc::connect)
+      error.message = "the stream broke: " + error.message;
+    return error;
   }
 }
 

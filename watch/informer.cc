@@ -42,10 +42,21 @@ std::string status_message(const std::string& body) {
 }
 
 Error http_error(int status, const std::string& body) {
-  const Errc code = status == 410                    ? Errc::expired
-                    : status == 401 || status == 403 ? Errc::unauthorized
-                                                     : Errc::http;
+  const Errc code = status == 410   ? Errc::expired
+                    : status == 401 ? Errc::unauthorized
+                    : status == 403 ? Errc::forbidden
+                                    : Errc::http;
   return make_error(code, status_message(body), status);
+}
+
+// What an operator can do about an error.
+std::string hint(const Error& e) {
+  if (e.code == Errc::forbidden) {
+    return " (RBAC: the agent's service account needs list and watch on pods, namespaces and "
+           "networking.k8s.io networkpolicies; see deploy/clusterrole.yaml)";
+  }
+  if (e.code == Errc::unauthorized) return " (the token or client certificate was refused)";
+  return "";
 }
 
 const std::string* resource_version_of(const json& object) {
@@ -145,8 +156,8 @@ void Informer::run() {
       continue;
     }
     ++stats_.errors;
-    logger()->warn("watch {} from resourceVersion {} failed: {}; resuming", to_string(resource_),
-                   resource_version(), st.error().to_string());
+    logger()->warn("watch {} from resourceVersion {} failed: {}; resuming{}", to_string(resource_),
+                   resource_version(), st.error().to_string(), hint(st.error()));
     backoff();
   }
 }
@@ -221,6 +232,7 @@ Status Informer::watch() {
       "?watch=1&allowWatchBookmarks=true&resourceVersion=" + escape(resource_version()) +
       "&timeoutSeconds=" + std::to_string(timeout);
   ++stats_.watches;
+  logger()->debug("watch {} from resourceVersion {}", to_string(resource_), resource_version());
   LineSplitter lines(options_.max_line_bytes);
   Status failure = Status::ok();
   auto resp = transport_.stream(target, [&](std::string_view data) {
@@ -264,6 +276,11 @@ Status Informer::handle_line(std::string_view line, bool& keep_going) {
     ++stats_.bookmarks;
   } else if (t == "ADDED" || t == "MODIFIED" || t == "DELETED") {
     ++stats_.events;
+    if (logger()->should_log(spdlog::level::trace)) {
+      logger()->trace("{} {} {} resourceVersion {}", t, to_string(resource_),
+                      object->contains("metadata") ? (*object)["metadata"].value("name", "?") : "?",
+                      rv ? *rv : "?");
+    }
     sink_.event(resource_, t == "DELETED" ? EventType::remove : EventType::upsert, *object);
   } else {
     ++stats_.decode_errors;

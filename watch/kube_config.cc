@@ -300,6 +300,8 @@ const char* to_string(Errc code) {
       return "expired";
     case Errc::unauthorized:
       return "unauthorized";
+    case Errc::forbidden:
+      return "forbidden";
     case Errc::decode:
       return "decode";
     case Errc::cancelled:

@@ -15,7 +15,8 @@ enum class Errc : unsigned char {
   connect,       // no connection, TLS failure, timeout, connection dropped
   http,          // an HTTP status the caller did not expect (http_status says which)
   expired,       // 410 Gone: the resourceVersion is too old, relist
-  unauthorized,  // 401/403
+  unauthorized,  // 401: no or bad credentials
+  forbidden,     // 403: authenticated, but RBAC does not allow the request
   decode,        // the body is not what the API promises (bad JSON, missing fields)
   cancelled,     // stop() was called
 };

@@ -181,9 +181,24 @@ TEST_F(AgentTest, PeriodicResyncRepairsDrift) {
   ::waitpid(pid, &status, 0);
 }
 
+TEST_F(AgentTest, JsonLogsCarryTheSyncFieldsAsMembers) {
+  const auto r = agent("--once --log-format json");
+  ASSERT_EQ(r.rc, 0) << r.text;
+  const auto line = r.text.substr(0, r.text.find('\n'));
+  EXPECT_EQ(line.front(), '{') << line;
+  EXPECT_NE(line.find(R"("msg":"sync")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("node":"node-1")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("isolated_ingress":1,)"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("result":"ok"})"), std::string::npos) << line;
+}
+
 TEST(AgentCli, UsageErrorsExitTwo) {
   EXPECT_EQ(sh(std::string(NFTPOLICY_AGENT) + " --manifests x").rc, 2);  // no --node
-  EXPECT_EQ(sh(std::string(NFTPOLICY_AGENT) + " --node n1").rc, 2);      // no --manifests
+  // No --manifests and no API server configuration (no kubeconfig, not in a pod).
+  EXPECT_EQ(sh("env -u KUBECONFIG -u KUBERNETES_SERVICE_HOST HOME=/nonexistent " +
+               std::string(NFTPOLICY_AGENT) + " --node n1")
+                .rc,
+            2);
   const auto help = sh(std::string(NFTPOLICY_AGENT) + " --help");
   EXPECT_EQ(help.rc, 0);
   EXPECT_NE(help.text.find("--once"), std::string::npos);

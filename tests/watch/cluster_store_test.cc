@@ -198,6 +198,19 @@ TEST_F(Fixture, AFinishedPodReleasesItsIps) {
             (std::vector<common::IpAddr>{ip("10.0.0.5"), ip("fd00::5")}));
 }
 
+TEST_F(Fixture, ReleasedIpsCanBeLimitedToOneNode) {
+  sync_empty();
+  auto a = pod("x", "a", {"10.0.1.1"});
+  auto b = pod("x", "b", {"10.0.2.1"});
+  b["spec"]["nodeName"] = "n2";
+  store.event(Resource::pods, EventType::upsert, a);
+  store.event(Resource::pods, EventType::upsert, b);
+  store.event(Resource::pods, EventType::remove, a);
+  store.event(Resource::pods, EventType::remove, b);
+  EXPECT_EQ(store.take_released_ips("n2"), std::vector<common::IpAddr>{ip("10.0.2.1")});
+  EXPECT_TRUE(store.take_released_ips().empty());  // taken: the others are dropped
+}
+
 TEST_F(Fixture, HostNetworkPodsShareTheNodeAddress) {
   sync_empty();
   auto a = pod("kube-system", "a", {"192.168.1.1"});

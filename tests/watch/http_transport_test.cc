@@ -3,9 +3,9 @@
 // wrong CA, token rotation through the token file, streaming watches, faults.
 #include "watch/http_transport.h"
 
+#include <cpprest/http_client.h>
 #include <gtest/gtest.h>
 
-#include <cpprest/http_client.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -105,9 +105,8 @@ TEST(HttpTransport, CancelEndsABlockedStreamPromptly) {
     t.value()->cancel();
   });
   const auto t0 = Clock::now();
-  auto r = t.value()->stream("/api/v1/pods?watch=1&resourceVersion=", [](std::string_view) {
-    return true;
-  });
+  auto r = t.value()->stream("/api/v1/pods?watch=1&resourceVersion=",
+                             [](std::string_view) { return true; });
   canceller.join();
   EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
   ASSERT_FALSE(r);
@@ -125,7 +124,8 @@ struct Live {
     for (auto r : kResources) {
       informers.push_back(std::make_unique<Informer>(
           *transport, r, store,
-          InformerOptions{.page_size = 2, .backoff_initial = std::chrono::milliseconds(20),
+          InformerOptions{.page_size = 2,
+                          .backoff_initial = std::chrono::milliseconds(20),
                           .backoff_max = std::chrono::milliseconds(200)}));
     }
     for (auto& i : informers) threads.emplace_back([&i] { i->run(); });
@@ -170,7 +170,8 @@ const char* kPolicies = "/apis/networking.k8s.io/v1/namespaces/default/networkpo
 TEST(Informers, FollowTheStandInThroughDroppedStreamsAndCompaction) {
   REQUIRE_STANDIN(s, "--tls", "--bookmark-interval", "0.2");
   const std::string token = trim(s->read("token"));
-  for (int i = 0; i < 5; ++i) ASSERT_EQ(post(s->url(), kPolicies, np("p" + std::to_string(i)), token), 201);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(post(s->url(), kPolicies, np("p" + std::to_string(i)), token), 201);
   Live live(from(*s, "kubeconfig"));
   auto count_is = [](std::size_t n) {
     return [n](const policy::Cluster& c) { return c.policies.size() == n; };
@@ -189,7 +190,9 @@ TEST(Informers, FollowTheStandInThroughDroppedStreamsAndCompaction) {
   // deletion is reconciled from the new list.
   ASSERT_EQ(post(s->url(), "/_standin/faults",
                  {{"fail",
-                   {{"status", 500}, {"count", 1000}, {"method", "GET"},
+                   {{"status", 500},
+                    {"count", 1000},
+                    {"method", "GET"},
                     {"path_prefix", "/apis/networking.k8s.io"}}}}),
             200);
   ASSERT_EQ(post(s->url(), "/_standin/faults", {{"drop_watches", true}}), 200);

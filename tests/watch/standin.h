@@ -92,7 +92,7 @@ class StandIn {
 
 }  // namespace watch::testing
 
-#define REQUIRE_STANDIN(var, ...)                                                            \
-  std::string why_not_;                                                                     \
-  auto var = ::watch::testing::StandIn::create({__VA_ARGS__}, why_not_);                    \
+#define REQUIRE_STANDIN(var, ...)                                        \
+  std::string why_not_;                                                  \
+  auto var = ::watch::testing::StandIn::create({__VA_ARGS__}, why_not_); \
   if (!var) GTEST_SKIP() << why_not_

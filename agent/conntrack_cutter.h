@@ -1,0 +1,33 @@
+// The agent's ConnectionCutter on the kernel's conntrack table (conntrack/): after every
+// applied change, the connections the new program denies are deleted (scope: what changed
+// between the two programs; everything when the previous program is unknown), and so are
+// the connections of this node's pod IPs that left their pods.
+#pragma once
+
+#include <memory>
+#include <set>
+
+#include "agent/enforcer.h"
+#include "conntrack/kernel_table.h"
+#include "conntrack/revoker.h"
+
+namespace agent {
+
+class ConntrackCutter final : public ConnectionCutter {
+ public:
+  // Opens the conntrack netlink socket in the current network namespace.
+  static conntrack::Result<std::unique_ptr<ConntrackCutter>> open();
+
+  Report after_change(const nft::Program* before, const nft::Program& after,
+                      const std::vector<common::IpAddr>& released) override;
+
+ private:
+  explicit ConntrackCutter(std::unique_ptr<conntrack::KernelTable> table)
+      : table_(std::move(table)) {}
+  std::unique_ptr<conntrack::KernelTable> table_;
+};
+
+// Every address of this host's interfaces, both families (getifaddrs).
+conntrack::NodeAddresses node_addresses();
+
+}  // namespace agent
