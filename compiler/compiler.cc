@@ -77,10 +77,29 @@ std::optional<std::uint16_t> resolve(const Pod& pod, const std::string& name,
 
 // Sorted addresses go into a set at its end in constant time each; peer sets of every pod in
 // the cluster are rebuilt on each compile, so this is the compiler's hot loop.
-void insert_sorted(nft::ElementSet& set, std::vector<IpAddr> ips) {
-  std::sort(ips.begin(), ips.end());
-  ips.erase(std::unique(ips.begin(), ips.end()), ips.end());
-  for (const auto& ip : ips) set.insert(set.end(), addr_element(ip));
+// The addresses of a set are of one family: sorting them as two big-endian 64-bit integers
+// (numeric order = the kernel's byte order) is several times faster than comparing IpAddr.
+void insert_sorted(nft::ElementSet& set, const std::vector<IpAddr>& ips) {
+  if (ips.empty()) return;
+  using Key = std::pair<std::uint64_t, std::uint64_t>;
+  std::vector<Key> keys;
+  keys.reserve(ips.size());
+  for (const auto& ip : ips) {
+    Key k{0, 0};
+    for (std::size_t i = 0; i < 8; ++i) k.first = (k.first << 8) | ip.bytes[i];
+    for (std::size_t i = 8; i < 16; ++i) k.second = (k.second << 8) | ip.bytes[i];
+    keys.push_back(k);
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  IpAddr ip{.family = ips.front().family};
+  for (const auto& [hi, lo] : keys) {
+    for (std::size_t i = 0; i < 8; ++i) ip.bytes[i] = static_cast<std::uint8_t>(hi >> (56 - 8 * i));
+    for (std::size_t i = 0; i < 8; ++i) {
+      ip.bytes[8 + i] = static_cast<std::uint8_t>(lo >> (56 - 8 * i));
+    }
+    set.insert(set.end(), addr_element(ip));
+  }
 }
 
 // Numeric ports and bare protocols of a rule's port list ("all ports" is 0-65535).
@@ -191,7 +210,7 @@ std::string Builder::selector_set(const policy::Peer& peer, const std::string& n
       if (ip.family == f) ips.push_back(ip);
     }
   });
-  insert_sorted(set.elements, std::move(ips));
+  insert_sorted(set.elements, ips);
   return name;
 }
 

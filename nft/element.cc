@@ -224,14 +224,7 @@ Element Element::with(Verdict verdict) && {
 }
 
 bool ElementOrder::operator()(const Element& a, const Element& b) const {
-  // One memcmp per comparison: keys of one set have the same length.
-  const std::size_t n = std::min(a.key.size(), b.key.size());
-  if (const int c = n == 0 ? 0 : std::memcmp(a.key.data(), b.key.data(), n); c != 0) {
-    return c < 0;
-  }
-  if (a.key.size() != b.key.size()) {
-    return a.key.size() < b.key.size();
-  }
+  if (const auto c = a.key <=> b.key; c != 0) return c < 0;
   return a.key_end < b.key_end;  // std::nullopt orders first
 }
 

@@ -19,11 +19,11 @@
 #include <string_view>
 #include <vector>
 
+#include "nft/bytes.h"
 #include "nft/result.h"
 
 namespace nft {
 
-using Bytes = std::vector<std::uint8_t>;
 
 // nft datatypes usable in set keys.
 enum class KeyType : std::uint8_t { ipv4_addr, ipv6_addr, inet_proto, inet_service };

@@ -24,7 +24,7 @@ int collect_piece(nftnl_set_elem* elem, void* data) {
     c->error = piece.error();
     return -1;
   }
-  c->pieces.push_back(std::move(piece).value());
+  c->pieces.push_back(piece.value());
   return 0;
 }
 
