@@ -105,12 +105,19 @@ bool ApiMode::wait_synced(const std::atomic<bool>& stop, Health* health) {
 }
 
 bool ApiMode::sync_once(Clock::time_point since, std::uint64_t& generation) {
+  // Pods of other nodes changed, and nothing else: peer-set elements only, no compile.
+  // After any failure, or a full resync, the next round compiles.
   std::optional<compiler::Compiled> compiled;
+  std::optional<nft::Transaction> patch;
   watch::ClusterStore::View view;
-  store_.read([&](const policy::Cluster& cluster, const watch::ClusterStore::View& v) {
-    compiled = enforcer_.compile(cluster);
-    view = v;
-  });
+  store_.read(
+      [&](const policy::Cluster& cluster, const watch::ClusterStore::View& v) {
+        if (!v.structural && !must_compile_) patch = enforcer_.patch(cluster, v.pods);
+        if (!patch) compiled = enforcer_.compile(cluster);
+        view.generation = v.generation;
+        view.resource_versions = v.resource_versions;
+      },
+      /*take_changes=*/true);
   generation = view.generation;
   // Only IPs that left pods of this node: the flows of other nodes' pods that this node
   // tracks are those of its own pods, re-judged when the peer sets change.
@@ -123,7 +130,10 @@ bool ApiMode::sync_once(Clock::time_point since, std::uint64_t& generation) {
                             " invalid=" + std::to_string(s.invalid),
                   .since = since,
                   .released = released};
-  if (enforcer_.apply(std::move(*compiled), ctx)) {
+  const bool ok =
+      patch ? enforcer_.apply_patch(*patch, ctx) : enforcer_.apply(std::move(*compiled), ctx);
+  must_compile_ = !ok;
+  if (ok) {
     std::lock_guard lock(synced_mu_);
     synced_versions_ = view.resource_versions;
     return true;
@@ -153,6 +163,7 @@ int ApiMode::run(const std::atomic<bool>& stop, Health* health) {
         std::this_thread::sleep_for(options_.coalesce);
       if (resync_due) {
         enforcer_.invalidate();  // read the kernel back: drift or tampering is repaired
+        must_compile_ = true;
         next_resync = Clock::now() + options_.resync;
       }
       std::uint64_t generation = 0;

@@ -59,6 +59,7 @@ class ApiMode {
   std::vector<std::unique_ptr<watch::Informer>> informers_;
   std::vector<std::thread> threads_;
   std::vector<common::IpAddr> pending_released_;  // released IPs of a failed sync, retried
+  bool must_compile_ = true;  // the next sync compiles the whole program (no patch)
   mutable std::mutex synced_mu_;
   std::array<std::string, 3> synced_versions_;  // what the kernel holds covers these
 };

@@ -39,16 +39,17 @@ conntrack::Result<std::unique_ptr<ConntrackCutter>> ConntrackCutter::open() {
   return std::unique_ptr<ConntrackCutter>(new ConntrackCutter(std::move(table).value()));
 }
 
-ConnectionCutter::Report ConntrackCutter::after_change(
-    const nft::Program* before, const nft::Program& after,
-    const std::vector<common::IpAddr>& released) {
+ConnectionCutter::Report ConntrackCutter::after_change(const Change& change) {
   Report out;
+  const auto& released = change.released;
   // The node's addresses decide the hook a flow crosses (input, output or forward); read
   // them each time, they may change.
   const auto local = node_addresses();
-  const auto scope = before ? conntrack::scope_of_change(*before, after) : conntrack::Scope::all();
+  const auto scope = change.addresses ? conntrack::Scope::of(*change.addresses)
+                     : change.before  ? conntrack::scope_of_change(*change.before, *change.after)
+                                      : conntrack::Scope::all();
   if (!scope.empty()) {
-    auto r = conntrack::revoke(after, *table_, scope, local);
+    auto r = conntrack::revoke(*change.after, *table_, scope, local);
     if (r) {
       out.examined += r.value().examined;
       out.deleted += r.value().deleted;

@@ -18,8 +18,7 @@ class ConntrackCutter final : public ConnectionCutter {
   // Opens the conntrack netlink socket in the current network namespace.
   static conntrack::Result<std::unique_ptr<ConntrackCutter>> open();
 
-  Report after_change(const nft::Program* before, const nft::Program& after,
-                      const std::vector<common::IpAddr>& released) override;
+  Report after_change(const Change& change) override;
 
  private:
   explicit ConntrackCutter(std::unique_ptr<conntrack::KernelTable> table)

@@ -1,9 +1,9 @@
 #include "agent/enforcer.h"
 
+#include "compiler/incremental.h"
+
 namespace agent {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 double ms(std::chrono::nanoseconds d) {
   return static_cast<double>(d.count()) / 1e6;
@@ -14,6 +14,11 @@ double ms(std::chrono::nanoseconds d) {
 AgentMetrics::AgentMetrics(Registry& r)
     : syncs(r.labeled_counter("nftpolicy_syncs_total",
                               "Sync rounds, by result (ok, unchanged, failed).", "result")),
+      sync_kinds(r.labeled_counter(
+          "nftpolicy_sync_kinds_total",
+          "Applied syncs by kind: compile (whole program compiled and diffed) or incremental "
+          "(pods of other nodes changed: peer-set elements only).",
+          "kind")),
       sync_seconds(r.histogram(
           "nftpolicy_sync_duration_seconds",
           "Duration of a sync round: compile, plan and apply (first change to last ACK).",
@@ -57,12 +62,54 @@ compiler::Compiled Enforcer::compile(const policy::Cluster& cluster) const {
   return compiler::compile(cluster, options_.node, options_.compile);
 }
 
+std::optional<nft::Transaction> Enforcer::patch(
+    const policy::Cluster& cluster, const std::vector<policy::PodChange>& changes) const {
+  if (!recipes_ || !syncer_.current()) return std::nullopt;
+  return compiler::update_peer_sets(*syncer_.current(), *recipes_, cluster, changes, options_.node);
+}
+
+bool Enforcer::apply_patch(const nft::Transaction& patch, const SyncContext& ctx) {
+  const auto t0 = Clock::now();
+  auto r = syncer_.apply_elements(patch, log_->should_log(spdlog::level::trace));
+  if (!r.is_ok()) {
+    recipes_.reset();
+    if (metrics_) {
+      metrics_->syncs.inc("failed");
+      metrics_->errors.inc("netlink");
+    }
+    log_->error(
+        "sync node={} {} kind=incremental result=failed error=\"{}\" (the previous "
+        "rules stay in place)",
+        options_.node, ctx.fields, r.error().to_string());
+    return false;
+  }
+  stats_.elements += patch.elements_added();
+  stats_.elements -= std::min(stats_.elements, patch.elements_deleted());
+  std::set<common::IpAddr> moved;
+  for (const auto& op : patch.ops) {
+    const auto& elements = std::holds_alternative<nft::op::AddElements>(op)
+                               ? std::get<nft::op::AddElements>(op).elements
+                               : std::get<nft::op::DeleteElements>(op).elements;
+    for (const auto& e : elements) {
+      common::IpAddr ip{.family = e.key.size() == 4 ? common::Family::kV4 : common::Family::kV6};
+      std::copy(e.key.begin(), e.key.end(), ip.bytes.begin());
+      moved.insert(ip);
+    }
+  }
+  finish(r.value(),
+         ConnectionCutter::Change{
+             .after = syncer_.current(), .addresses = std::move(moved), .released = ctx.released},
+         ctx, t0, "incremental");
+  return true;
+}
+
 bool Enforcer::apply(compiler::Compiled compiled, const SyncContext& ctx) {
   const auto t0 = Clock::now();
-  const auto stats = compiled.stats;
+  stats_ = compiled.stats;
+  auto recipes = std::move(compiled.recipes);
   auto r = syncer_.sync(std::move(compiled.program), log_->should_log(spdlog::level::trace));
-  const auto since = ctx.since == Clock::time_point{} ? t0 : ctx.since;
   if (!r.is_ok()) {
+    recipes_.reset();
     if (metrics_) {
       metrics_->syncs.inc("failed");
       metrics_->errors.inc("netlink");
@@ -71,52 +118,66 @@ bool Enforcer::apply(compiler::Compiled compiled, const SyncContext& ctx) {
                 options_.node, ctx.fields, r.error().to_string());
     return false;
   }
+  recipes_ = std::move(recipes);
   auto& rep = r.value();
-  if (!rep.transaction.empty()) log_->trace("batch:\n{}", rep.transaction);
   if (rep.drift) {
     log_->warn("the table inet {} was changed behind the agent's back; repaired",
                options_.compile.table);
     if (metrics_) metrics_->drift_repairs.inc();
   }
+  finish(rep,
+         ConnectionCutter::Change{.before = rep.previous ? &*rep.previous : nullptr,
+                                  .after = syncer_.current(),
+                                  .released = ctx.released},
+         ctx, t0, "compile");
+  return true;
+}
+
+void Enforcer::finish(const SyncReport& rep, const ConnectionCutter::Change& change,
+                      const SyncContext& ctx, Clock::time_point t0, const char* kind) {
+  if (!rep.transaction.empty()) log_->trace("batch:\n{}", rep.transaction);
   ConnectionCutter::Report cut;
-  if (cutter_ && (rep.ops > 0 || !ctx.released.empty()) && syncer_.current()) {
-    cut = cutter_->after_change(rep.previous ? &*rep.previous : nullptr, *syncer_.current(),
-                                ctx.released);
+  if (cutter_ && change.after && (rep.ops > 0 || !change.released.empty())) {
+    cut = cutter_->after_change(change);
     if (!cut.error.empty()) {
       log_->warn("conntrack cleanup: {}", cut.error);
       if (metrics_) metrics_->errors.inc("conntrack");
     }
   }
+  const auto since = ctx.since == Clock::time_point{} ? t0 : ctx.since;
   const auto total = Clock::now() - since;
   enforced_ = true;
   const std::size_t messages = rep.ops ? netlink_.last_apply().messages : 0;
-  if (metrics_) {
-    metrics_->syncs.inc(rep.ops ? "ok" : "unchanged");
-    metrics_->sync_seconds.observe(std::chrono::duration<double>(total).count());
-    if (messages) metrics_->batch_messages.observe(static_cast<double>(messages));
-    metrics_->batch_elements.inc(rep.elements);
-    metrics_->chains.set(static_cast<double>(stats.chains));
-    metrics_->rules.set(static_cast<double>(stats.rules));
-    metrics_->sets.set(static_cast<double>(stats.sets));
-    metrics_->elements.set(static_cast<double>(stats.elements));
-    metrics_->node_pods.set(static_cast<double>(stats.node_pods));
-    metrics_->isolated_pods.set(
-        static_cast<double>(stats.isolated_ingress + stats.isolated_egress));
-    metrics_->last_sync.set(
-        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
-    metrics_->conntrack_examined.inc(cut.examined);
-    metrics_->conntrack_deleted.inc(cut.deleted);
-  }
+  if (metrics_) record(rep, cut, messages, total, kind);
   log_->info(
-      "sync node={} {} pods={} isolated_ingress={} isolated_egress={} chains={} rules={} sets={} "
-      "elements={} ops={} changed_elements={} messages={} attempts={} read_back={} drift={} "
-      "repaired={} plan_ms={:.2f} apply_ms={:.2f} conntrack_examined={} conntrack_deleted={} "
-      "conntrack_ms={:.2f} total_ms={:.2f} result=ok",
-      options_.node, ctx.fields, stats.node_pods, stats.isolated_ingress, stats.isolated_egress,
-      stats.chains, stats.rules, stats.sets, stats.elements, rep.ops, rep.elements, messages,
-      rep.attempts, rep.read_back, rep.drift, rep.repaired, ms(rep.plan), ms(rep.apply),
-      cut.examined, cut.deleted, ms(cut.time), ms(total));
-  return true;
+      "sync node={} {} kind={} pods={} isolated_ingress={} isolated_egress={} chains={} "
+      "rules={} sets={} elements={} ops={} changed_elements={} messages={} attempts={} "
+      "read_back={} drift={} repaired={} plan_ms={:.2f} apply_ms={:.2f} conntrack_examined={} "
+      "conntrack_deleted={} conntrack_ms={:.2f} total_ms={:.2f} result=ok",
+      options_.node, ctx.fields, kind, stats_.node_pods, stats_.isolated_ingress,
+      stats_.isolated_egress, stats_.chains, stats_.rules, stats_.sets, stats_.elements, rep.ops,
+      rep.elements, messages, rep.attempts, rep.read_back, rep.drift, rep.repaired, ms(rep.plan),
+      ms(rep.apply), cut.examined, cut.deleted, ms(cut.time), ms(total));
+}
+
+void Enforcer::record(const SyncReport& rep, const ConnectionCutter::Report& cut,
+                      std::size_t messages, Clock::duration total, const char* kind) {
+  metrics_->syncs.inc(rep.ops ? "ok" : "unchanged");
+  if (rep.ops) metrics_->sync_kinds.inc(kind);
+  metrics_->sync_seconds.observe(std::chrono::duration<double>(total).count());
+  if (messages) metrics_->batch_messages.observe(static_cast<double>(messages));
+  metrics_->batch_elements.inc(rep.elements);
+  metrics_->chains.set(static_cast<double>(stats_.chains));
+  metrics_->rules.set(static_cast<double>(stats_.rules));
+  metrics_->sets.set(static_cast<double>(stats_.sets));
+  metrics_->elements.set(static_cast<double>(stats_.elements));
+  metrics_->node_pods.set(static_cast<double>(stats_.node_pods));
+  metrics_->isolated_pods.set(
+      static_cast<double>(stats_.isolated_ingress + stats_.isolated_egress));
+  metrics_->last_sync.set(
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  metrics_->conntrack_examined.inc(cut.examined);
+  metrics_->conntrack_deleted.inc(cut.deleted);
 }
 
 bool Enforcer::remove_table() {

@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,10 +21,17 @@
 
 namespace agent {
 
-// The seam to the conntrack cleanup: after every applied change, with what the kernel held
-// before (absent if unknown) and holds now, and the IPs that stopped belonging to a pod.
+// The seam to the conntrack cleanup, called after every applied change.
 class ConnectionCutter {
  public:
+  struct Change {
+    const nft::Program* before = nullptr;  // what the kernel held (absent: unknown)
+    const nft::Program* after = nullptr;   // what it holds now
+    // When known: only flows from or to these addresses can have changed verdict (an
+    // element-only change of peer sets); `before` is then not needed.
+    std::optional<std::set<common::IpAddr>> addresses;
+    std::vector<common::IpAddr> released;  // IPs that stopped belonging to this node's pods
+  };
   struct Report {
     std::size_t examined = 0;
     std::size_t deleted = 0;
@@ -30,14 +39,14 @@ class ConnectionCutter {
     std::string error;  // empty: fine
   };
   virtual ~ConnectionCutter() = default;
-  virtual Report after_change(const nft::Program* before, const nft::Program& after,
-                              const std::vector<common::IpAddr>& released) = 0;
+  virtual Report after_change(const Change& change) = 0;
 };
 
 // The agent's metrics (registered once, updated by every sync).
 struct AgentMetrics {
   explicit AgentMetrics(Registry& r);
   LabeledCounter& syncs;
+  LabeledCounter& sync_kinds;
   Histogram& sync_seconds;
   Histogram& batch_messages;
   Counter& batch_elements;
@@ -76,8 +85,19 @@ class Enforcer {
   compiler::Compiled compile(const policy::Cluster& cluster) const;
   // Applies a compiled program; false leaves the kernel's previous rules in place.
   bool apply(compiler::Compiled compiled, const SyncContext& context);
+  // The element changes that bring the kernel's table to what compile(cluster) would give,
+  // when `changes` (pods only) allow it (compiler/incremental.h); nullopt: compile. Pure
+  // too: run it under the same lock.
+  std::optional<nft::Transaction> patch(const policy::Cluster& cluster,
+                                        const std::vector<policy::PodChange>& changes) const;
+  // Applies such a patch; false leaves the kernel's previous rules in place (the next round
+  // must compile).
+  bool apply_patch(const nft::Transaction& patch, const SyncContext& context);
   // The next apply reads the kernel's table back first (drift and tampering are repaired).
-  void invalidate() { syncer_.invalidate(); }
+  void invalidate() {
+    syncer_.invalidate();
+    recipes_.reset();
+  }
   const std::string& node() const { return options_.node; }
   // True once a sync has succeeded (readiness).
   bool enforced() const { return enforced_; }
@@ -85,12 +105,21 @@ class Enforcer {
   bool remove_table();
 
  private:
+  using Clock = std::chrono::steady_clock;
+  // The log line, the metrics and the conntrack cleanup of an applied sync.
+  void finish(const SyncReport& report, const ConnectionCutter::Change& change,
+              const SyncContext& context, Clock::time_point t0, const char* kind);
+  void record(const SyncReport& report, const ConnectionCutter::Report& cut, std::size_t messages,
+              Clock::duration total, const char* kind);
+
   nft::KernelNetlink& netlink_;
   EnforcerOptions options_;
   Syncer syncer_;
   std::shared_ptr<spdlog::logger> log_;
   AgentMetrics* metrics_;
   ConnectionCutter* cutter_;
+  std::optional<compiler::Recipes> recipes_;  // of the program the kernel holds
+  compiler::CompileStats stats_;              // of the last compile
   std::atomic<bool> enforced_{false};
 };
 

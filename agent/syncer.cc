@@ -83,4 +83,26 @@ nft::Result<SyncReport> Syncer::sync(nft::Program desired, bool render) {
   return last.error();
 }
 
+nft::Result<SyncReport> Syncer::apply_elements(const nft::Transaction& tx, bool render) {
+  SyncReport report;
+  report.attempts = 1;
+  report.ops = tx.ops.size();
+  report.elements = element_count(tx);
+  if (!current_ || !tx.only_elements()) {
+    current_.reset();
+    return nft::make_error(nft::Errc::invalid, "a patch needs a known table and element ops only");
+  }
+  if (tx.empty()) return report;
+  if (render) report.transaction = nft::render(tx);
+  const auto t0 = Clock::now();
+  auto st = netlink_.apply(tx);
+  report.apply = since(t0);
+  if (!st || !nft::apply_elements(*current_, tx)) {
+    current_.reset();
+    if (!st) return st.error();
+    return nft::make_error(nft::Errc::invalid, "the patch names a set the table does not have");
+  }
+  return report;
+}
+
 }  // namespace agent

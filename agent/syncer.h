@@ -43,6 +43,11 @@ class Syncer {
   // by value: on success it becomes current() without a copy.
   nft::Result<SyncReport> sync(nft::Program desired, bool render = false);
 
+  // Applies an element-only transaction computed against current() (no read-back, no
+  // diff); on success current() follows it. Any failure forgets current(): the next sync
+  // reads back and diffs.
+  nft::Result<SyncReport> apply_elements(const nft::Transaction& tx, bool render = false);
+
   // Forget what we believe the kernel holds; the next sync reads it back (drift check).
   void invalidate() {
     if (current_) believed_ = std::move(current_);

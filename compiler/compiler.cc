@@ -162,6 +162,7 @@ class Builder {
   std::set<Family> families_;                                // address families in the cluster
   std::map<std::string, std::string> meaning_of_;            // object name -> what it stands for
   std::map<std::string, std::string> chain_of_group_;        // group key -> chain name
+  Recipes recipes_;
 };
 
 std::string Builder::unique(const std::string& prefix, const std::string& meaning) {
@@ -204,6 +205,10 @@ std::string Builder::selector_set(const policy::Peer& peer, const std::string& n
   if (program_.sets.count(name)) return name;
   auto& set =
       new_set(name, f == Family::kV4 ? nft::KeyType::ipv4_addr : nft::KeyType::ipv6_addr, false);
+  recipes_.peer_sets[name] = PeerSetRecipe{
+      .peer = {.pod_selector = peer.pod_selector, .namespace_selector = peer.namespace_selector},
+      .policy_namespace = ns,
+      .family = f};
   std::vector<IpAddr> ips;
   for_each_peer_pod(peer, ns, [&](const Pod& pod) {
     for (const auto& ip : pod.ips) {
@@ -282,6 +287,8 @@ void Builder::named_egress_rules(const NetworkPolicy& np, std::size_t index,
     if (p.port && std::holds_alternative<std::string>(*p.port))
       names.emplace(std::get<std::string>(*p.port), p.protocol);
   }
+  // Which pods resolve the name, to which numbers, decides the named-* sets AND the rules.
+  if (!names.empty()) recipes_.named_egress_ports = true;
   for (const auto& [name, proto] : names) {
     std::map<std::uint16_t, std::map<Family, std::set<IpAddr>>> by_port;
     auto add = [&, &name = name, proto = proto](const Pod& pod, const policy::IpBlock* block) {
@@ -507,7 +514,8 @@ Compiled Builder::build() {
   stats_.sets = program_.sets.size();
   for (const auto& [_, chain] : program_.chains) stats_.rules += chain.rules.size();
   for (const auto& [_, set] : program_.sets) stats_.elements += set.elements.size();
-  return {std::move(program_), stats_};
+  recipes_.families = families_;
+  return {std::move(program_), stats_, std::move(recipes_)};
 }
 
 }  // namespace

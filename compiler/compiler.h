@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
+#include <set>
 #include <string>
 
 #include "nft/program.h"
@@ -54,9 +56,27 @@ struct CompileStats {
   std::size_t elements = 0;
 };
 
+// What the pods-* sets of a program stand for, so that a change of pods elsewhere in the
+// cluster can be applied as element changes without compiling again (incremental.h).
+struct PeerSetRecipe {
+  policy::Peer peer;             // its pod and namespace selectors
+  std::string policy_namespace;  // the namespace a podSelector alone selects in
+  common::Family family = common::Family::kV4;
+  bool operator==(const PeerSetRecipe&) const = default;
+};
+
+struct Recipes {
+  std::map<std::string, PeerSetRecipe> peer_sets;  // by set name
+  // Egress rules with named ports exist: their rules and named-* sets depend on the named
+  // ports of the destination pods, anywhere in the cluster.
+  bool named_egress_ports = false;
+  std::set<common::Family> families;  // address families of the cluster: one rule per family
+};
+
 struct Compiled {
   nft::Program program;
   CompileStats stats;
+  Recipes recipes;
 };
 
 // The program for the pods whose spec.nodeName is `node`.

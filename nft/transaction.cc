@@ -74,4 +74,23 @@ bool Transaction::only_elements() const {
   return true;
 }
 
+bool apply_elements(Program& program, const Transaction& transaction) {
+  if (!transaction.only_elements()) return false;
+  for (const auto& op : transaction.ops) {
+    const auto* a = std::get_if<op::AddElements>(&op);
+    const auto* d = std::get_if<op::DeleteElements>(&op);
+    if (!program.find_set(a ? a->set : d->set)) return false;
+  }
+  for (const auto& op : transaction.ops) {
+    if (const auto* a = std::get_if<op::AddElements>(&op)) {
+      auto& elements = program.sets.at(a->set).elements;
+      for (const auto& e : a->elements) elements.insert(e);
+    } else if (const auto* d = std::get_if<op::DeleteElements>(&op)) {
+      auto& elements = program.sets.at(d->set).elements;
+      for (const auto& e : d->elements) elements.erase(e);
+    }
+  }
+  return true;
+}
+
 }  // namespace nft

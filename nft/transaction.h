@@ -115,4 +115,10 @@ struct Transaction {
   bool only_elements() const;
 };
 
+// Applies a transaction of element operations only (only_elements()) to `program`, as the
+// kernel would: false, with `program` untouched, if it holds other operations or names a set
+// the program does not have. (For keeping a program in step with an element-only batch
+// without diffing whole programs.)
+bool apply_elements(Program& program, const Transaction& transaction);
+
 }  // namespace nft

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,13 @@ struct Cluster {
   const NetworkPolicy* find_policy(std::string_view key) const;
   // Labels of a namespace; empty when the namespace is unknown.
   const Labels& namespace_labels(const std::string& name) const;
+};
+
+// A pod as it was (absent: it did not exist) and as it is (absent: deleted), for incremental
+// consumers of a changing cluster (compiler/incremental.h).
+struct PodChange {
+  std::optional<Pod> before;
+  std::optional<Pod> after;
 };
 
 // Which of two pods claiming the same IP owns it: a live pod before a finished one, a pod

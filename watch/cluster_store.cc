@@ -12,6 +12,9 @@ namespace {
 using json = nlohmann::json;
 using policy::Pod;
 
+// Past this many changed pods between two syncs, a full compile is cheaper than tracking.
+constexpr std::size_t kMaxPodChanges = 2000;
+
 std::size_t slot(Resource r) {
   return static_cast<std::size_t>(r);
 }
@@ -227,10 +230,36 @@ void ClusterStore::stop() {
   cv_.notify_all();
 }
 
-void ClusterStore::read(
-    const std::function<void(const policy::Cluster&, const View&)>& reader) const {
+void ClusterStore::read(const std::function<void(const policy::Cluster&, const View&)>& reader,
+                        bool take_changes) {
   std::lock_guard lock(mu_);
-  reader(cluster_, View{generation_, rv_});
+  View view{.generation = generation_, .resource_versions = rv_};
+  if (take_changes) {
+    view.structural = structural_;
+    if (!structural_) {
+      for (auto& [key, before] : pod_changes_) {
+        std::optional<Pod> after;
+        if (const Pod* p = find_pod(key)) after = *p;
+        if (before != after) view.pods.push_back({std::move(before), std::move(after)});
+      }
+    }
+    pod_changes_.clear();
+    structural_ = false;
+  }
+  reader(cluster_, view);
+}
+
+// Keeps the version of pod `key` from before its first change since the last read that took
+// changes. Past a bound, "everything changed" is cheaper to hand over.
+void ClusterStore::record(const std::string& key) {
+  if (structural_ || pod_changes_.count(key)) return;
+  if (pod_changes_.size() >= kMaxPodChanges) {
+    structural_ = true;
+    pod_changes_.clear();
+    return;
+  }
+  const Pod* p = find_pod(key);
+  pod_changes_.emplace(key, p ? std::optional<Pod>(*p) : std::nullopt);
 }
 
 std::vector<common::IpAddr> ClusterStore::take_released_ips(const std::string& node) {
@@ -275,6 +304,7 @@ void ClusterStore::upsert_policy(policy::NetworkPolicy np) {
     imply_namespace(np.namespace_);
     v.insert(it, std::move(np));
   }
+  structural_ = true;
   changed();
 }
 
@@ -284,11 +314,13 @@ void ClusterStore::remove_policy(const std::string& ns, const std::string& name)
   clear_invalid("NetworkPolicy " + ns + "/" + name);
   if (!at(v, it, ns, name)) return;
   v.erase(it);
+  structural_ = true;
   changed();
 }
 
 void ClusterStore::imply_namespace(const std::string& name) {
   if (cluster_.namespaces.count(name)) return;
+  structural_ = true;
   cluster_.namespaces[name] = policy::Namespace{
       .name = name, .labels = {{policy::kNamespaceNameLabel, name}}, .declared = false};
 }
@@ -297,6 +329,7 @@ void ClusterStore::upsert_namespace(policy::Namespace ns) {
   auto it = cluster_.namespaces.find(ns.name);
   if (it != cluster_.namespaces.end() && it->second == ns) return;
   cluster_.namespaces[ns.name] = std::move(ns);
+  structural_ = true;
   changed();
 }
 
@@ -313,6 +346,7 @@ void ClusterStore::remove_namespace(const std::string& name) {
       std::any_of(cluster_.policies.begin(), cluster_.policies.end(),
                   [&](const policy::NetworkPolicy& p) { return p.namespace_ == name; });
   if (in_use) imply_namespace(name);
+  structural_ = true;
   changed();
 }
 
@@ -330,6 +364,7 @@ void ClusterStore::replace_policies(std::vector<policy::NetworkPolicy> policies,
     }
   }
   if (policies == cluster_.policies) return;
+  structural_ = true;
   cluster_.policies = std::move(policies);
   for (const auto& np : cluster_.policies) imply_namespace(np.namespace_);
   changed();
@@ -351,6 +386,7 @@ void ClusterStore::replace_namespaces(std::vector<policy::Namespace> namespaces,
     }
   }
   if (next == cluster_.namespaces) return;
+  structural_ = true;
   cluster_.namespaces = std::move(next);
   for (const auto& np : cluster_.policies) imply_namespace(np.namespace_);
   changed();
@@ -439,6 +475,7 @@ void ClusterStore::reassign(const std::vector<common::IpAddr>& ips) {
         if (owner_of(x) == pod) owned.push_back(x);
       }
       if (owned == pod->ips) continue;
+      record(key);
       if (owned == all) {
         shadowed_.erase(key);
       } else {
@@ -472,6 +509,7 @@ void ClusterStore::upsert_pod(Pod pod) {
     const bool same = *it == pod;
     std::swap(it->ips, old_claims);
     if (same) return;
+    record(key);
     affected.insert(affected.end(), old_claims.begin(), old_claims.end());
     const auto before = live_owners(affected);
     drop_claims(key, old_claims);
@@ -481,8 +519,10 @@ void ClusterStore::upsert_pod(Pod pod) {
     reassign(affected);
     release_changed(before, live_owners(affected));
   } else {
+    record(key);
     const auto before = live_owners(affected);
     imply_namespace(pod.namespace_);
+    it = locate(v, pod.namespace_, pod.name);  // imply_namespace does not move pods, but be safe
     it = v.insert(it, std::move(pod));
     add_claims(*it);
     reassign(affected);
@@ -497,6 +537,7 @@ void ClusterStore::remove_pod(const std::string& ns, const std::string& name) {
   auto it = locate(v, ns, name);
   if (!at(v, it, ns, name)) return;
   const std::string key = it->key();
+  record(key);
   const std::vector<common::IpAddr> claims = claimed(*it);
   const auto before = live_owners(claims);
   drop_claims(key, claims);
@@ -528,6 +569,7 @@ void ClusterStore::replace_pods(std::vector<Pod> pods, const std::set<std::strin
     std::swap(old.ips, claims);
   }
   if (same) return;
+  structural_ = true;
   const auto before = all_live_owners();
   cluster_.pods = std::move(pods);
   for (const auto& p : cluster_.pods) imply_namespace(p.namespace_);

@@ -74,9 +74,16 @@ class ClusterStore final : public EventSink {
   struct View {
     std::uint64_t generation = 0;
     std::array<std::string, 3> resource_versions;
+    // What changed since the previous read that took changes: namespaces, policies or a
+    // relist (`structural`), else only these pods.
+    bool structural = true;
+    std::vector<policy::PodChange> pods;
   };
-  // Runs `reader` on the cluster under the store's lock (writers wait meanwhile).
-  void read(const std::function<void(const policy::Cluster&, const View&)>& reader) const;
+  // Runs `reader` on the cluster under the store's lock (writers wait meanwhile). With
+  // `take_changes`, the view carries the changes since the last such read, and they are
+  // forgotten.
+  void read(const std::function<void(const policy::Cluster&, const View&)>& reader,
+            bool take_changes = false);
   // IPs that stopped belonging to a live pod since the last call; with `node`, only those
   // of pods of that node (the ones whose connections this node tracks as its pods').
   std::vector<common::IpAddr> take_released_ips(const std::string& node = "");
@@ -141,6 +148,11 @@ class ClusterStore final : public EventSink {
   std::unordered_map<common::IpAddr, std::vector<std::string>, IpHash> claimants_;
   std::unordered_map<std::string, std::vector<common::IpAddr>> shadowed_;
   std::vector<std::pair<common::IpAddr, std::string>> released_;  // with the owner's node
+  // Changes since the last read that took them: pods by key with their version before the
+  // first change (absent: they did not exist), or "anything" (structural_).
+  void record(const std::string& key);
+  std::map<std::string, std::optional<policy::Pod>> pod_changes_;
+  bool structural_ = true;
 };
 
 }  // namespace watch

@@ -188,6 +188,39 @@ TEST_F(ApiModeTest, FollowsTheApiServerRepairsTamperingAndKeepsRulesOnSigterm) {
   EXPECT_NE(sh(in_ns("nft list table inet nftpolicy")).rc, 0) << table();
 }
 
+TEST_F(ApiModeTest, PodsOfOtherNodesArePatchedIntoPeerSetsWithoutACompile) {
+  const std::string stored =
+      api("POST", "/_standin/faults", std::string(R"({"store_raw":)") + kPod + "}");
+  ASSERT_EQ(stored.substr(0, 3), "200") << stored;
+  ASSERT_EQ(api("POST", kPolicies,
+                R"({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",)"
+                R"("metadata":{"name":"from-web","namespace":"default"},)"
+                R"("spec":{"podSelector":{},"ingress":[{"from":[{"podSelector":)"
+                R"({"matchLabels":{"role":"web"}}}]}]}})")
+                .substr(0, 3),
+            "201");
+  start_agent();
+  ASSERT_TRUE(eventually([&] { return table().find("10.244.1.10 : jump") != std::string::npos; }));
+  const std::string remote =
+      R"({"store_raw":{"resource":"pods","object":{"apiVersion":"v1","kind":"Pod",)"
+      R"("metadata":{"name":"b","namespace":"default","labels":{"role":"web"}},)"
+      R"("spec":{"nodeName":"n2"},"status":{"phase":"Running","podIP":"10.244.2.20",)"
+      R"("podIPs":[{"ip":"10.244.2.20"}]}}}})";
+  ASSERT_EQ(api("POST", "/_standin/faults", remote).substr(0, 3), "200");
+  ASSERT_TRUE(eventually([&] { return table().find("10.244.2.20") != std::string::npos; }))
+      << table();
+  std::string relabelled = remote;
+  relabelled.replace(relabelled.find(R"("role":"web")"), 12, R"("role":"db")");
+  ASSERT_EQ(api("POST", "/_standin/faults", relabelled).substr(0, 3), "200");
+  ASSERT_TRUE(eventually([&] { return table().find("10.244.2.20") == std::string::npos; }))
+      << table();
+  const std::string log = read(dir_ / "agent.log");
+  EXPECT_NE(log.find("kind=incremental"), std::string::npos) << log;
+  const std::string metrics = http("GET", "http://127.0.0.1:19745/metrics");
+  EXPECT_NE(metrics.find("nftpolicy_sync_kinds_total{kind=\"incremental\"} 2"), std::string::npos)
+      << metrics;
+}
+
 TEST_F(ApiModeTest, NotReadyAndNothingAppliedUntilTheFirstListCompletes) {
   // Every LIST of network policies fails: the agent must not enforce a partial picture.
   ASSERT_EQ(api("POST", "/_standin/faults",

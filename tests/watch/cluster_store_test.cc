@@ -211,6 +211,44 @@ TEST_F(Fixture, ReleasedIpsCanBeLimitedToOneNode) {
   EXPECT_TRUE(store.take_released_ips().empty());  // taken: the others are dropped
 }
 
+TEST_F(Fixture, ChangesOfPodsAreHandedOverOnceWithTheirPreviousVersion) {
+  sync_empty();
+  auto take = [&] {
+    ClusterStore::View out;
+    store.read([&](const policy::Cluster&, const ClusterStore::View& v) { out = v; }, true);
+    return out;
+  };
+  EXPECT_TRUE(take().structural);  // the lists: everything is new
+  store.event(Resource::pods, EventType::upsert, pod("x", "a", {"10.0.0.1"}, {{"app", "a"}}));
+  auto v = take();
+  EXPECT_TRUE(v.structural);  // namespace x appeared with it (implied)
+  store.event(Resource::pods, EventType::upsert, pod("x", "a", {"10.0.0.1"}, {{"app", "b"}}));
+  store.event(Resource::pods, EventType::upsert, pod("x", "a", {"10.0.0.1"}, {{"app", "c"}}));
+  v = take();
+  ASSERT_FALSE(v.structural);
+  ASSERT_EQ(v.pods.size(), 1u);
+  EXPECT_EQ(v.pods[0].before->labels.at("app"), "a");  // as last handed over
+  EXPECT_EQ(v.pods[0].after->labels.at("app"), "c");
+  EXPECT_TRUE(take().pods.empty());
+  // Changed and changed back: nothing to hand over.
+  store.event(Resource::pods, EventType::upsert, pod("x", "a", {"10.0.0.1"}, {{"app", "d"}}));
+  store.event(Resource::pods, EventType::upsert, pod("x", "a", {"10.0.0.1"}, {{"app", "c"}}));
+  EXPECT_TRUE(take().pods.empty());
+  // A new pod taking the IP: both pods changed.
+  store.event(Resource::pods, EventType::upsert,
+              pod("x", "b", {"10.0.0.1"}, {}, "2025-01-01T00:00:00Z"));
+  v = take();
+  ASSERT_EQ(v.pods.size(), 2u);
+  EXPECT_EQ(v.pods[0].after->ips.size(), 0u);  // x/a lost it
+  EXPECT_FALSE(v.pods[1].before);              // x/b is new
+  // A policy or namespace change: everything.
+  store.event(Resource::networkpolicies, EventType::upsert, policy_obj("x", "p", json::object()));
+  store.event(Resource::pods, EventType::remove, pod("x", "b", {}));
+  v = take();
+  EXPECT_TRUE(v.structural);
+  EXPECT_TRUE(v.pods.empty());
+}
+
 TEST_F(Fixture, HostNetworkPodsShareTheNodeAddress) {
   sync_empty();
   auto a = pod("kube-system", "a", {"192.168.1.1"});
