@@ -65,14 +65,26 @@ void ApiMode::register_metrics(Registry& registry) {
                    "The resourceVersion up to which each resource's events are in the kernel "
                    "(as a number; tests and benchmarks wait on it).",
                    "gauge", "resource", [this] {
+                     // Nothing enforcement needs changed since the last sync (bookmarks,
+                     // events that change nothing): the kernel is as good as current.
+                     const auto now = store_.version();
                      std::lock_guard lock(synced_mu_);
+                     const auto& versions = now.generation == synced_generation_
+                                                ? now.resource_versions
+                                                : synced_versions_;
                      std::vector<std::pair<std::string, double>> out;
                      for (auto r : watch::kResources) {
-                       const auto& rv = synced_versions_[static_cast<std::size_t>(r)];
+                       const auto& rv = versions[static_cast<std::size_t>(r)];
                        out.emplace_back(watch::to_string(r),
                                         rv.empty() ? 0.0 : std::strtod(rv.c_str(), nullptr));
                      }
                      return out;
+                   });
+  registry.sampled("nftpolicy_watch_malformed_objects_total",
+                   "Watch events whose object could not even be named (ignored).", "counter",
+                   "resource", [this] {
+                     return std::vector<std::pair<std::string, double>>{
+                         {"all", static_cast<double>(store_.stats().malformed)}};
                    });
   registry.sampled("nftpolicy_cluster_objects", "Objects known to the agent, by kind.", "gauge",
                    "kind", [this] {
@@ -136,6 +148,7 @@ bool ApiMode::sync_once(Clock::time_point since, std::uint64_t& generation) {
   if (ok) {
     std::lock_guard lock(synced_mu_);
     synced_versions_ = view.resource_versions;
+    synced_generation_ = view.generation;
     return true;
   }
   pending_released_ = std::move(released);

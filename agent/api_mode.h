@@ -62,6 +62,7 @@ class ApiMode {
   bool must_compile_ = true;  // the next sync compiles the whole program (no patch)
   mutable std::mutex synced_mu_;
   std::array<std::string, 3> synced_versions_;  // what the kernel holds covers these
+  std::uint64_t synced_generation_ = ~0ull;     // the store generation they belong to
 };
 
 }  // namespace agent

@@ -127,10 +127,11 @@ void ClusterStore::listed(Resource r, const json& object) {
   report_invalid(key, errors);
 }
 
-void ClusterStore::end_list(Resource r, bool complete) {
+void ClusterStore::end_list(Resource r, bool complete, const std::string& rv) {
   auto staged = std::move(staging_[slot(r)]);
   if (!complete || !staged) return;
   std::lock_guard lock(mu_);
+  rv_[slot(r)] = rv;  // with the list itself: a reader sees both or neither
   counters_.events += staged->pods.size() + staged->policies.size() + staged->namespaces.size();
   switch (r) {
     case Resource::pods:
@@ -177,7 +178,14 @@ void ClusterStore::event(Resource r, EventType type, const json& object) {
     } else if (auto n = policy::parse_namespace(object, errors)) {
       upsert_namespace(std::move(*n));
     }
-    if (!report_invalid(key, errors)) clear_invalid(key);
+    if (name.empty() && !errors.empty()) {
+      // Nothing names it: it cannot be kept apart from others, nor ever deleted; report it and
+      // keep nothing (it would be counted as invalid for ever).
+      ++counters_.malformed;
+      log_->warn("malformed {} event ignored: {}", to_string(r), join(errors));
+    } else if (!report_invalid(key, errors)) {
+      clear_invalid(key);
+    }
   }
   if (generation_ == before) ++counters_.unchanged;
 }
@@ -228,6 +236,11 @@ void ClusterStore::stop() {
     stopped_ = true;
   }
   cv_.notify_all();
+}
+
+ClusterStore::View ClusterStore::version() const {
+  std::lock_guard lock(mu_);
+  return View{.generation = generation_, .resource_versions = rv_};
 }
 
 void ClusterStore::read(const std::function<void(const policy::Cluster&, const View&)>& reader,

@@ -43,6 +43,7 @@ struct StoreStats {
   std::uint64_t generation = 0;
   std::uint64_t events = 0;     // events and listed objects applied
   std::uint64_t unchanged = 0;  // of those, changed nothing enforcement needs
+  std::uint64_t malformed = 0;  // events whose object has no name: ignored
 };
 
 struct IpHash {
@@ -57,7 +58,7 @@ class ClusterStore final : public EventSink {
   // EventSink (informer threads).
   void begin_list(Resource r) override;
   void listed(Resource r, const nlohmann::json& object) override;
-  void end_list(Resource r, bool complete) override;
+  void end_list(Resource r, bool complete, const std::string& rv) override;
   void event(Resource r, EventType type, const nlohmann::json& object) override;
   void progress(Resource r, const std::string& rv) override;
 
@@ -79,6 +80,8 @@ class ClusterStore final : public EventSink {
     bool structural = true;
     std::vector<policy::PodChange> pods;
   };
+  // The generation and resourceVersions alone, without the cluster.
+  View version() const;
   // Runs `reader` on the cluster under the store's lock (writers wait meanwhile). With
   // `take_changes`, the view carries the changes since the last such read, and they are
   // forgotten.

@@ -170,13 +170,12 @@ Status Informer::list() {
     sink_.begin_list(resource_);
     auto st = list_pages(expired);
     if (st) {
-      sink_.end_list(resource_, true);
-      sink_.progress(resource_, resource_version());
+      sink_.end_list(resource_, true, resource_version());
       ++stats_.lists;
       stats_.synced = true;
       return st;
     }
-    sink_.end_list(resource_, false);
+    sink_.end_list(resource_, false, "");
     if (!expired) return st;
   }
   return make_error(Errc::expired, "the list expired twice while paging");

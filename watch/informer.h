@@ -42,15 +42,14 @@ enum class EventType : std::uint8_t { upsert, remove };
 class EventSink {
  public:
   virtual ~EventSink() = default;
-  // A full list: begin, every object, end. `complete` false: the list was abandoned (an
-  // error half-way); nothing of it should be applied.
+  // A full list: begin, every object, end with the list's resourceVersion. `complete` false:
+  // the list was abandoned (an error half-way); nothing of it should be applied.
   virtual void begin_list(Resource r) = 0;
   virtual void listed(Resource r, const nlohmann::json& object) = 0;
-  virtual void end_list(Resource r, bool complete) = 0;
+  virtual void end_list(Resource r, bool complete, const std::string& rv) = 0;
   // A watch event: ADDED/MODIFIED are upserts, DELETED removes.
   virtual void event(Resource r, EventType type, const nlohmann::json& object) = 0;
-  // Everything up to resourceVersion `rv` has been delivered (after a complete list, an
-  // event, a bookmark).
+  // Everything up to resourceVersion `rv` has been delivered (after an event or a bookmark).
   virtual void progress(Resource r, const std::string& rv) = 0;
 };
 

@@ -37,7 +37,7 @@ struct Fixture : ::testing::Test {
   void list(Resource r, std::vector<json> objects) {
     store.begin_list(r);
     for (const auto& o : objects) store.listed(r, o);
-    store.end_list(r, true);
+    store.end_list(r, true, "1");
   }
   void sync_empty() {
     for (auto r : kResources) list(r, {});
@@ -119,9 +119,10 @@ TEST_F(Fixture, AnInvalidUpdateKeepsTheLastGoodVersion) {
   // A new invalid object is left out; a valid update clears the report.
   store.event(Resource::pods, EventType::upsert, json{{"metadata", "not an object"}});
   EXPECT_EQ(cluster().pods.size(), 0u);
+  EXPECT_EQ(store.stats().malformed, 1u);  // nameless: counted, not kept as invalid for ever
   store.event(Resource::networkpolicies, EventType::upsert,
               policy_obj("x", "p", {{"podSelector", {{"matchLabels", {{"a", "b"}}}}}}));
-  EXPECT_EQ(store.invalid_objects().size(), 1u);  // only the malformed pod remains
+  EXPECT_EQ(store.invalid_objects().size(), 0u);
 }
 
 TEST_F(Fixture, InvalidObjectInARelistKeepsItsLastGoodVersion) {
@@ -148,7 +149,7 @@ TEST_F(Fixture, AnAbandonedListChangesNothing) {
   sync_empty();
   store.begin_list(Resource::pods);
   store.listed(Resource::pods, pod("x", "a", {"10.0.0.1"}));
-  store.end_list(Resource::pods, false);
+  store.end_list(Resource::pods, false, "");
   EXPECT_TRUE(cluster().pods.empty());
 }
 

@@ -213,7 +213,7 @@ TEST(Informers, MalformedEventsAreSurvived) {
   ASSERT_EQ(post(s->url(), "/_standin/faults",
                  {{"malformed_event", {{"resource", "networkpolicies"}, {"kind", "object"}}}}),
             200);
-  ASSERT_TRUE(live.eventually([&] { return live.store.stats().invalid >= 1; }));
+  ASSERT_TRUE(live.eventually([&] { return live.store.stats().malformed >= 1; }));
   // A line that is not JSON: the stream ends and the watch resumes.
   ASSERT_EQ(post(s->url(), "/_standin/faults",
                  {{"malformed_event", {{"resource", "networkpolicies"}, {"kind", "json"}}}}),

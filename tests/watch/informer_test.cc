@@ -21,7 +21,10 @@ struct RecordingSink final : EventSink {
   void listed(Resource, const json& o) override {
     calls.push_back("listed " + o["metadata"]["name"].get<std::string>());
   }
-  void end_list(Resource, bool complete) override { calls.push_back(complete ? "end" : "abandon"); }
+  void end_list(Resource, bool complete, const std::string& rv) override {
+    calls.push_back(complete ? "end" : "abandon");
+    if (complete) last_rv = rv;
+  }
   void progress(Resource, const std::string& rv) override { last_rv = rv; }
   std::string last_rv;
   void event(Resource, EventType t, const json& o) override {
