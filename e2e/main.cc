@@ -7,9 +7,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
+#include "api_driver.h"
+#include "api_runner.h"
 #include "cluster.h"
 #include "conformance_case.h"
+#include "faults.h"
 #include "runner.h"
 #include "self_test.h"
 #include "sys.h"
@@ -26,7 +30,15 @@ struct Flags {
   std::string agent, filter, pod_server, dump_dir, cni_bin = "/usr/lib/cni";
   bool no_enforcer = false, self_test = false, keep = false, cleanup = false, verbose = false;
   int timeout_ms = 1000, attempts = 2;
+  std::string source = "manifests";  // or "api": long-running agents watching the stand-in
+  bool faults = false;
+  std::string standin = NPE2E_SOURCE_DIR "/e2e/apiserver/apiserver.py", kubectl = "kubectl";
+  int converge_timeout_ms = 20000;
 };
+
+bool api_mode(const Flags& f) {
+  return f.source == "api" || f.faults;
+}
 
 std::vector<cases::Case> load_cases(const Flags& f) {
   std::vector<cases::Case> out;
@@ -34,7 +46,7 @@ std::vector<cases::Case> load_cases(const Flags& f) {
     if (!fs::is_directory(dir)) throw std::runtime_error("no case directory " + dir);
     for (const auto& file : cases::case_files(dir)) {
       cases::Case c = cases::load_case(file);
-      if (c.name.find(f.filter) != std::string::npos) out.push_back(std::move(c));
+      if (f.faults || c.name.find(f.filter) != std::string::npos) out.push_back(std::move(c));
     }
   }
   return out;
@@ -66,6 +78,12 @@ std::string missing_prerequisite(const Flags& f) {
   // per node namespace only.
   if (!fs::exists("/proc/sys/net/bridge")) e2e::run({"modprobe", "br_netfilter"});
   if (!fs::exists("/proc/sys/net/bridge")) return "br_netfilter is not available in this kernel";
+  if (api_mode(f)) {
+    for (const std::string& tool : {f.kubectl, std::string("openssl"), std::string("python3")}) {
+      if (e2e::run({"sh", "-c", "command -v \"$0\" >/dev/null", tool}).rc != 0)
+        return tool + " is not installed (the API-server mode needs kubectl, openssl, python3)";
+    }
+  }
   return "";
 }
 
@@ -73,13 +91,15 @@ std::string default_pod_server() {
   return (fs::read_symlink("/proc/self/exe").parent_path() / "pod_server").string();
 }
 
-int run_cases(e2e::Runner& runner, const std::vector<cases::Case>& all) {
+using CaseFn = std::function<e2e::CaseResult(const cases::Case&, size_t)>;
+
+int run_cases(const CaseFn& run_case, const std::vector<cases::Case>& all) {
   size_t passed = 0, probes = 0, skipped = 0;
   std::vector<std::string> failed;
   const auto t0 = std::chrono::steady_clock::now();
-  for (const auto& c : all) {
+  for (size_t i = 0; i < all.size(); ++i) {
     if (e2e::interrupted()) break;
-    const e2e::CaseResult r = runner.run_case(c);
+    const e2e::CaseResult r = run_case(all[i], i);
     const std::string skip = r.skipped ? " (" + std::to_string(r.skipped) + " skipped)" : "";
     std::printf("%s  %-60s %zu steps %5zu probes%s %6.1f s%s%s\n", r.passed ? "PASS" : "FAIL",
                 r.name.c_str(), r.steps, r.probes, skip.c_str(), r.seconds,
@@ -98,6 +118,29 @@ int run_cases(e2e::Runner& runner, const std::vector<cases::Case>& all) {
               all.size(), passed, all.size() - passed, probes, skipped, secs);
   for (const auto& n : failed) std::printf("  failed: %s\n", n.c_str());
   return passed == all.size() ? 0 : 1;
+}
+
+// --source api: the cases (or with --faults the fault scenarios) against the API server
+// stand-in, with one long-running agent per node.
+int run_api(const Flags& f, e2e::Janitor& janitor, e2e::Cluster& cluster, e2e::Runner& runner,
+            const std::vector<cases::Case>& all) {
+  e2e::ApiDriver driver(janitor, cluster,
+                        {.agent = f.agent,
+                         .standin_script = f.standin,
+                         .kubectl = f.kubectl,
+                         .workdir = janitor.tmpdir(),
+                         .verbose = f.verbose,
+                         .keep = f.keep,
+                         .converge_timeout = std::chrono::milliseconds(f.converge_timeout_ms)});
+  if (f.faults) return e2e::FaultScenarios(cluster, runner, driver, all).run(f.filter);
+  e2e::ApiRunner api(cluster, runner, driver);
+  const int rc = run_cases([&](const cases::Case& c, size_t i) { return api.run_case(c, i); }, all);
+  std::printf("last kubectl write of a step -> in both agents' kernels: %s\n",
+              e2e::latency_summary(api.latencies()).c_str());
+  std::printf("... -> every resourceVersion gauge at the stand-in's: %s\n",
+              e2e::latency_summary(api.settled()).c_str());
+  std::printf("kubectl: %zu calls, %.1f s\n", driver.kubectl_calls(), driver.kubectl_seconds());
+  return rc;
 }
 
 int run(const Flags& f) {
@@ -128,10 +171,33 @@ int run(const Flags& f) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
               cluster.pods().size());
   if (f.verbose || f.keep) std::printf("%s", cluster.describe().c_str());
-  const int rc =
-      f.self_test ? e2e::run_self_test(cluster, runner, all.front()) : run_cases(runner, all);
+  int rc = 0;
+  if (f.self_test) {
+    rc = e2e::run_self_test(cluster, runner, all.front());
+  } else if (api_mode(f)) {
+    rc = run_api(f, janitor, cluster, runner, all);
+  } else {
+    rc = run_cases([&](const cases::Case& c, size_t) { return runner.run_case(c); }, all);
+  }
   if (f.keep) std::printf("--keep: cluster left in place:\n%s", cluster.describe().c_str());
   return rc;
+}
+
+void add_api_flags(CLI::App& app, Flags& f) {
+  app.add_option("--source", f.source,
+                 "manifests: `nftpolicy-agent --once --manifests` per step and node; api: one "
+                 "agent per node watching the API server stand-in, changes made with kubectl")
+      ->check(CLI::IsMember({"manifests", "api"}))
+      ->capture_default_str();
+  app.add_flag("--faults", f.faults,
+               "API-server fault scenarios instead of the cases (implies --source api; "
+               "--filter picks scenarios: drop-watches, relist-410, apiserver-down, malformed)");
+  app.add_option("--standin", f.standin, "The API server stand-in (apiserver.py)")
+      ->capture_default_str();
+  app.add_option("--kubectl", f.kubectl, "kubectl binary")->capture_default_str();
+  app.add_option("--converge-timeout-ms", f.converge_timeout_ms,
+                 "API mode: how long the agents may take to have a change in the kernel")
+      ->capture_default_str();
 }
 
 }  // namespace
@@ -157,12 +223,17 @@ int main(int argc, char** argv) {
   app.add_option("--timeout-ms", f.timeout_ms, "Probe timeout")->capture_default_str();
   app.add_option("--attempts", f.attempts, "Tries before a probe counts as blocked")
       ->capture_default_str();
+  add_api_flags(app, f);
   app.add_flag("-v,--verbose", f.verbose, "Print the topology and the agent's output");
   CLI11_PARSE(app, argc, argv);
   // A child that exits before reading its stdin must not kill the runner with SIGPIPE.
   signal(SIGPIPE, SIG_IGN);
   if (f.agent.empty() && !f.no_enforcer && !f.self_test && !f.cleanup && f.dump_dir.empty()) {
     std::fprintf(stderr, "give --agent PATH, or --no-enforcer / --self-test\n");
+    return 2;
+  }
+  if (api_mode(f) && (f.agent.empty() || f.no_enforcer || f.self_test)) {
+    std::fprintf(stderr, "--source api and --faults need --agent, not --no-enforcer/--self-test\n");
     return 2;
   }
   try {

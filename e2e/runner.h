@@ -49,6 +49,7 @@ class Runner {
                     const std::vector<cases::Probe>& probes);
   // Deletes the agent's table and the conntrack entries in every node, so cases start clean.
   void reset_nodes() const;
+  bool verbose() const { return opt_.verbose; }
 
  private:
   std::string run_agent(const cases::Case& c, size_t step, const nlohmann::json& manifests) const;

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 extern char** environ;
@@ -160,6 +162,79 @@ std::string must_run(const std::vector<std::string>& argv, const RunOptions& opt
 std::vector<std::string> in_netns(const std::string& netns, std::vector<std::string> argv) {
   argv.insert(argv.begin(), {"ip", "netns", "exec", netns});
   return argv;
+}
+
+Spawned spawn(const SpawnOptions& opt) {
+  std::vector<std::string> args = opt.argv;
+  std::vector<char*> cargs = c_strings(args);
+  int out[2] = {-1, -1};
+  if (opt.pipe_stdout && pipe2(out, O_CLOEXEC) != 0)
+    throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int log_fd = open(opt.log.empty() ? "/dev/null" : opt.log.c_str(),
+                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    reset_child_signals();
+    if (opt.die_with_parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
+      _exit(126);
+    if (opt.netns_fd >= 0 && setns(opt.netns_fd, CLONE_NEWNET) != 0) _exit(125);
+    dup2(null_fd, 0), dup2(opt.pipe_stdout ? out[1] : log_fd, 1), dup2(log_fd, 2);
+    execvp(cargs[0], cargs.data());
+    _exit(127);
+  }
+  close(null_fd), close(log_fd);
+  if (opt.pipe_stdout) close(out[1]);
+  if (pid < 0) {
+    if (opt.pipe_stdout) close(out[0]);
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  }
+  return {.pid = pid, .stdout_fd = out[0]};
+}
+
+int stop_child(pid_t pid, int sig, std::chrono::milliseconds grace) {
+  if (pid <= 0) return -1;
+  kill(pid, sig);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  int status = 0;
+  for (;;) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) return -1;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+bool read_line(int fd, std::string& line, std::chrono::milliseconds timeout) {
+  line.clear();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (char ch = 0; ch != '\n';) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    if (read(fd, &ch, 1) != 1) return false;
+    if (ch != '\n') line.push_back(ch);
+  }
+  return true;
+}
+
+std::string tail_file(const std::string& path, size_t lines) {
+  std::ifstream in(path);
+  std::vector<std::string> all;
+  for (std::string l; std::getline(in, l);) all.push_back(l);
+  const size_t from = all.size() > lines ? all.size() - lines : 0;
+  std::string out;
+  for (size_t i = from; i < all.size(); ++i) out += "    | " + all[i] + "\n";
+  return out;
 }
 
 int open_netns(const std::string& full_name) {

@@ -40,6 +40,29 @@ std::string join(const std::vector<std::string>& v, const std::string& sep);
 // the runner's ignored SIGPIPE would otherwise be inherited through exec.
 void reset_child_signals();
 
+// A long-running child (the stand-in, an agent): forked from the calling thread, which must
+// be the main thread (PR_SET_PDEATHSIG fires when the forking thread exits), into a network
+// namespace, stdin from /dev/null, stderr (and stdout unless piped) to a log file.
+struct SpawnOptions {
+  std::vector<std::string> argv;  // argv[0] looked up in PATH
+  int netns_fd = -1;              // -1: stay in the runner's namespace
+  std::string log;                // stderr (and stdout) go here, appended
+  bool pipe_stdout = false;       // stdout to a pipe, returned as stdout_fd
+  bool die_with_parent = true;
+};
+struct Spawned {
+  pid_t pid = -1;
+  int stdout_fd = -1;  // with pipe_stdout; the caller closes it
+};
+Spawned spawn(const SpawnOptions& opt);
+// Sends `sig`, waits up to `grace` for the child to exit, then SIGKILLs it; returns its exit
+// code (128+signal when killed). The caller removes it from the Janitor.
+int stop_child(pid_t pid, int sig, std::chrono::milliseconds grace);
+// Reads a line from fd (up to '\n'), waiting at most `timeout`; false on timeout or EOF.
+bool read_line(int fd, std::string& line, std::chrono::milliseconds timeout);
+// The last `lines` lines of a file (for agent and stand-in logs in failure reports).
+std::string tail_file(const std::string& path, size_t lines);
+
 // Set by the signal thread; long operations check it and stop early.
 bool interrupted();
 void mark_interrupted();

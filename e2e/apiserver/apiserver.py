@@ -49,7 +49,7 @@ class Faults:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.fails: list[dict] = []          # {status, count, path_prefix, method}
+        self.fails: list[dict] = []          # {status, count, path_prefix, method, verb}
         self.delays: dict[str, float] = {}   # path prefix -> seconds
 
     def reset(self) -> None:
@@ -58,7 +58,8 @@ class Faults:
 
     def add_fail(self, spec: dict) -> None:
         rule = {"status": int(spec.get("status", 500)), "count": int(spec.get("count", 1)),
-                "path_prefix": spec.get("path_prefix", ""), "method": spec.get("method", "")}
+                "path_prefix": spec.get("path_prefix", ""), "method": spec.get("method", ""),
+                "verb": spec.get("verb", "")}
         with self.lock:
             self.fails.append(rule)
 
@@ -69,7 +70,7 @@ class Faults:
             else:
                 self.delays.pop(prefix, None)
 
-    def before(self, method: str, path: str) -> None:
+    def before(self, method: str, path: str, verb: str) -> None:
         """Delay, then fail, a request the faults match."""
         with self.lock:
             delay = max((s for p, s in self.delays.items() if path.startswith(p)), default=0)
@@ -78,7 +79,7 @@ class Faults:
         with self.lock:
             for rule in self.fails:
                 if (rule["count"] > 0 and path.startswith(rule["path_prefix"])
-                        and rule["method"] in ("", method)):
+                        and rule["method"] in ("", method) and rule["verb"] in ("", verb)):
                     rule["count"] -= 1
                     code = rule["status"]
                     reason = kinds.REASONS.get(code, "Unknown")
@@ -132,6 +133,16 @@ class App:
         self.initial_tokens = {token}
         self.tokens = {token}
         self.server_address = ""
+
+    def save_state(self) -> str:
+        """--state: the objects, the resourceVersion counter and the startup token, written
+        atomically (POST /_standin/save, SIGTERM, SIGINT)."""
+        path = self.args.state
+        if not path:
+            raise bad_request("save: the stand-in runs without --state")
+        state = {**self.store.dump_state(), "token": next(iter(self.initial_tokens))}
+        write_file(path, json.dumps(state, separators=(",", ":")) + "\n", 0o600)
+        return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,16 +274,13 @@ class Handler(BaseHTTPRequestHandler):
             if path.startswith("/_standin/"):
                 return self.control(path, body)
             route = parse_route(path)
-            if route is not None:
-                self.app.stats.count(self.command, route.resource,
-                                     verb_of(self.command, route, query))
-            else:
-                self.app.stats.count(self.command, "", "nonresource")
+            verb = verb_of(self.command, route, query) if route is not None else "nonresource"
+            self.app.stats.count(self.command, route.resource if route is not None else "", verb)
             if not self.authenticated() and not (path in PUBLIC_PATHS and
                                                   "Authorization" not in self.headers):
                 self.app.stats.bump("unauthorized_401")
                 raise ApiError(401, "Unauthorized", "Unauthorized")
-            self.app.faults.before(self.command, path)
+            self.app.faults.before(self.command, path, verb)
             if route is None:
                 return self.nonresource(path)
             return self.resource(route, query, body)
@@ -527,6 +535,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, app.stats.snapshot(app.store))
         if path == "/_standin/faults" and self.command == "GET":
             return self.send_json(200, {**app.faults.describe(), "tokens": sorted(app.tokens)})
+        if path == "/_standin/save" and self.command == "POST":
+            return self.send_json(200, {"ok": True, "state": app.save_state(),
+                                        "resource_version": str(app.store.rv)})
         if path == "/_standin/reset" and self.command == "POST":
             app.faults.reset()
             app.tokens = set(app.initial_tokens)
@@ -693,10 +704,27 @@ def parse_args(argv=None):
     ap.add_argument("--require-auth", action="store_true",
                     help="plain http: refuse requests without credentials too (kubectl cannot "
                          "send any over http)")
+    ap.add_argument("--state", default="",
+                    help="keep the objects across restarts: load FILE at start if it exists "
+                         "(reusing its token, and DIR's certificates), write it on SIGTERM, "
+                         "SIGINT and POST /_standin/save")
     ap.add_argument("--exit-with-parent", action="store_true",
                     help="exit when the parent process dies")
     ap.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
     return ap.parse_args(argv)
+
+
+CERT_FILES = ("ca.crt", "ca.key", "server.crt", "server.key", "client.crt", "client.key")
+
+
+def load_state(path: str, store: Store) -> dict:
+    """--state: the file of an earlier run into the store; {} when there is none yet."""
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        state = json.load(f)
+    store.load_state(state)
+    return state
 
 
 def split_host_port(listen: str) -> tuple[str, int]:
@@ -715,14 +743,18 @@ def main(argv=None) -> None:
     host, port = split_host_port(args.listen)
     Server.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
     server = Server((host, port), Handler)
-    token = secrets.token_hex(24)
     store = Store(kinds.RESOURCES, args.compaction_window, args.watch_queue_limit)
+    state = load_state(args.state, store)
+    token = state.get("token") or secrets.token_hex(24)
     app = App(args, store, token)
-    app.cluster.seed()
+    if not state:
+        app.cluster.seed()
     Handler.app = app
 
     if args.tls:
-        make_certs(d, args.san)
+        # A restart with --state keeps the CA: the clients' kubeconfigs stay valid.
+        if not (state and all(os.path.exists(os.path.join(d, f)) for f in CERT_FILES)):
+            make_certs(d, args.san)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(os.path.join(d, "server.crt"), os.path.join(d, "server.key"))
         ctx.load_verify_locations(os.path.join(d, "ca.crt"))
@@ -755,6 +787,9 @@ def main(argv=None) -> None:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
+    finally:   # SIGTERM ends serve_forever with SystemExit, SIGINT with KeyboardInterrupt
+        if args.state:
+            app.save_state()
 
 
 if __name__ == "__main__":

@@ -33,13 +33,17 @@ def read(path: str) -> str:
 class Server:
     """One stand-in process, stopped by the test's cleanups."""
 
-    def __init__(self, test: unittest.TestCase, *args: str, tls: bool = False):
-        self.tmp = tempfile.mkdtemp(prefix="standin-test-")
-        test.addCleanup(shutil.rmtree, self.tmp, True)
+    def __init__(self, test: unittest.TestCase, *args: str, tls: bool = False,
+                 tmp: str | None = None):
+        """tmp: the temp dir of an earlier server, to start again in its --dir."""
+        if tmp is None:
+            tmp = tempfile.mkdtemp(prefix="standin-test-")
+            test.addCleanup(shutil.rmtree, tmp, True)
+        self.tmp = tmp
         self.dir = os.path.join(self.tmp, "d")
         cmd = [sys.executable, os.path.join(HERE, "apiserver.py"), "--dir", self.dir,
                "--exit-with-parent", *args, *(["--tls"] if tls else [])]
-        self.stderr = open(os.path.join(self.tmp, "stderr"), "w")
+        self.stderr = open(os.path.join(self.tmp, "stderr"), "a")
         test.addCleanup(self.stderr.close)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         test.addCleanup(self.stop)
@@ -830,6 +834,13 @@ class FaultTest(unittest.TestCase):
         self.assertEqual(s.request("POST", "/api/v1/namespaces", ns("x"))[0], 201)
         s.faults({"fail": {"status": 410, "count": 5, "method": "PUT"}})
         self.assertEqual(s.request("GET", "/api/v1/namespaces/x")[0], 200)
+        # by verb: watches fail, lists and gets of the same path go through
+        s.faults({"fail": {"status": 503, "count": 1, "verb": "watch",
+                           "path_prefix": "/api/v1/namespaces"}})
+        self.assertEqual(s.request("GET", "/api/v1/namespaces")[0], 200)
+        self.assertEqual(s.request("GET", "/api/v1/namespaces/x")[0], 200)
+        self.assertEqual(s.request("GET", "/api/v1/namespaces?watch=1&timeoutSeconds=1")[0], 503)
+        self.assertEqual(s.watch("/api/v1/namespaces?watch=1").next()["type"], "ADDED")
         s.ok("POST", "/_standin/reset", {}, token=None)
         self.assertEqual(s.ok("GET", "/_standin/faults", token=None)["fail"], [])
 
@@ -1015,3 +1026,54 @@ class PatchTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StateTest(unittest.TestCase):
+    """--state: the same objects, token and CA after a restart; older watches get 410."""
+
+    def test_restart_keeps_objects(self):
+        tmp = tempfile.mkdtemp(prefix="standin-test-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        state = os.path.join(tmp, "state.json")
+        s = Server(self, "--state", state, tls=bool(OPENSSL), tmp=tmp)
+        s.ok("POST", "/api/v1/namespaces", ns("x", team="a"))
+        s.ok("POST", PODS.format("x"), pod("x", "a", "n1", app="web"))
+        s.ok("POST", NETPOLS.format("x"), netpol("x", "db"))
+        s.ok("PATCH", NETPOLS.format("x") + "/db?fieldManager=t", {
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "db", "namespace": "x", "labels": {"by": "t"}}},
+             content_type="application/apply-patch+yaml")
+        self.assertFalse(os.path.exists(state))
+        self.assertEqual(s.ok("POST", "/_standin/save", {}, token=None)["state"], state)
+        self.assertTrue(os.path.exists(state))
+        s.ok("POST", "/api/v1/namespaces", ns("late"))   # after the save: SIGTERM writes it
+        w = s.watch("/api/v1/pods?watch=1&resourceVersion=" + str(s.rv()))
+        old_rv, token = s.rv(), s.token
+        ca = read(os.path.join(s.dir, "ca.crt")) if OPENSSL else ""
+        netpol_before = s.ok("GET", NETPOLS.format("x") + "/db")
+        s.stop()   # SIGTERM writes the state again
+        self.assertIsNone(w.next())
+        again = Server(self, "--state", state, tls=bool(OPENSSL), tmp=s.tmp)
+        self.assertEqual((again.token, again.rv()), (token, old_rv))
+        if OPENSSL:
+            self.assertEqual(read(os.path.join(again.dir, "ca.crt")), ca)
+        self.assertEqual(again.ok("GET", NETPOLS.format("x") + "/db"), netpol_before)
+        self.assertEqual(names(again.ok("GET", "/api/v1/namespaces")["items"]),
+                         ["default", "kube-public", "kube-system", "late", "x"])
+        # the history is empty: older resourceVersions are 410, the current one watches on
+        status = again.watch(f"/api/v1/pods?watch=1&resourceVersion={old_rv - 1}").next()
+        self.assertEqual((status["type"], status["object"]["code"]), ("ERROR", 410))
+        live = again.watch(f"/api/v1/pods?watch=1&resourceVersion={old_rv}")
+        created = again.ok("POST", PODS.format("x"), pod("x", "b", "n2"))
+        self.assertEqual(created["metadata"]["resourceVersion"], str(old_rv + 1))
+        self.assertEqual([e[:2] for e in live.events(1)], [("ADDED", "b")])
+        # the applier's configuration survived: applying without the label removes it
+        applied = again.ok("PATCH", NETPOLS.format("x") + "/db?fieldManager=t", {
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "db", "namespace": "x"}},
+            content_type="application/apply-patch+yaml")
+        self.assertNotIn("by", applied["metadata"].get("labels", {}))
+
+    def test_save_without_state_is_400(self):
+        s = Server(self)
+        self.assertEqual(s.request("POST", "/_standin/save", {}, token=None)[0], 400)
