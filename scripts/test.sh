@@ -21,15 +21,20 @@ ctest --test-dir "$root/build" --output-on-failure -j"$(nproc)"
 step "build with AddressSanitizer + UndefinedBehaviorSanitizer"
 "$root/scripts/build.sh" "$root/build-asan" -DNFTPOLICY_SANITIZE=ON
 step "tests under ASan+UBSan"
-# The kernel e2e (label e2e) already ran above; under ASan it would only repeat the kernel.
+# The kernel e2e (label e2e) already ran above; under ASan it would only repeat the kernel,
+# and the stand-in's own tests (label apiserver) are Python.
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir "$root/build-asan" --output-on-failure -j"$(nproc)" -LE e2e
+  ctest --test-dir "$root/build-asan" --output-on-failure -j"$(nproc)" -LE "e2e|apiserver|bench"
 
-step "fuzz the manifest loader (libFuzzer, clang)"
+step "fuzz the manifest loader and the watch path (libFuzzer, clang)"
 CXX=clang++ "$root/scripts/build.sh" "$root/build-fuzz" -DNFTPOLICY_FUZZ=ON -DNFTPOLICY_TESTS=OFF
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
-cp -r "$root/examples/." "$corpus/"
-find "$corpus" -type f ! -name '*.yaml' -delete
+mkdir -p "$corpus/loader" "$corpus/watch"
+cp -r "$root/examples/." "$corpus/loader/"
+find "$corpus/loader" -type f ! -name '*.yaml' -delete
+cp "$root"/tests/fuzz/watch_corpus/* "$corpus/watch/"
 "$root/build-fuzz/tests/fuzz/loader_fuzz" -runs=30000 -max_len=4096 -timeout=10 \
-  "$corpus" 2>&1 | tail -n 3
+  "$corpus/loader" 2>&1 | tail -n 3
+"$root/build-fuzz/tests/fuzz/watch_fuzz" -runs=20000 -max_len=8192 -timeout=10 \
+  "$corpus/watch" 2>&1 | tail -n 3
