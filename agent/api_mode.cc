@@ -167,7 +167,9 @@ int ApiMode::run(const std::atomic<bool>& stop, Health* health) {
   while (!stop) {
     if (health) health->beat();
     const auto gen = store_.generation();
-    const bool resync_due = options_.resync.count() > 0 && Clock::now() >= next_resync;
+    const bool tampered = enforcer_.take_tampering();
+    const bool resync_due =
+        tampered || (options_.resync.count() > 0 && Clock::now() >= next_resync);
     const bool retry_due = retry_at != Clock::time_point{} && Clock::now() >= retry_at;
     if (!have_applied || gen != applied || resync_due || retry_due) {
       const auto since = Clock::now();

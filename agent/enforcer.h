@@ -99,6 +99,9 @@ class Enforcer {
     recipes_.reset();
   }
   const std::string& node() const { return options_.node; }
+  // Someone else changed our table (TableMonitor): the next round reads it back and repairs.
+  void note_tampering() { tampered_ = true; }
+  bool take_tampering() { return tampered_.exchange(false); }
   // True once a sync has succeeded (readiness).
   bool enforced() const { return enforced_; }
   // Deletes our table (--cleanup-on-exit).
@@ -121,6 +124,7 @@ class Enforcer {
   std::optional<compiler::Recipes> recipes_;  // of the program the kernel holds
   compiler::CompileStats stats_;              // of the last compile
   std::atomic<bool> enforced_{false};
+  std::atomic<bool> tampered_{false};
 };
 
 }  // namespace agent

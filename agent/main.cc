@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <optional>
+#include <thread>
 
 #include "agent/api_mode.h"
 #include "agent/conntrack_cutter.h"
@@ -16,6 +17,7 @@
 #include "agent/http_endpoints.h"
 #include "agent/logging.h"
 #include "agent/static_mode.h"
+#include "nft/table_monitor.h"
 #include "watch/http_transport.h"
 #include "watch/kube_config.h"
 
@@ -105,6 +107,32 @@ int run(const Flags& f) {
                                         .allow_node_traffic = !f.judge_node_traffic,
                                         .counters = !f.no_counters}},
                            log, &metrics, cutter.get());
+  // Edits of our table by anyone else are seen as they happen and repaired at once (the
+  // periodic read-back stays as a safety net).
+  std::thread monitor;
+  if (!f.once) {
+    auto m = nft::TableMonitor::open(f.table);
+    if (m) {
+      monitor = std::thread([m = std::move(m).value(), &enforcer, &nl = *nl, log, table = f.table] {
+        while (!g_stop) {
+          if (m->wait(std::chrono::milliseconds(200), nl.portid())) {
+            log->warn("table inet {} changed by another process; reading it back", table);
+            enforcer.note_tampering();
+          }
+        }
+      });
+    } else {
+      log->warn("cannot watch table changes ({}); drift is repaired at each resync only",
+                m.error().to_string());
+    }
+  }
+  struct JoinOnExit {
+    std::thread& t;
+    ~JoinOnExit() {
+      g_stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join_monitor{monitor};
   agent::Health health;
   health.ready = [&enforcer] { return enforcer.enforced(); };
   health.beat();

@@ -41,7 +41,8 @@ int run_static_mode(Enforcer& enforcer, const StaticModeOptions& options,
     if (watcher.wait(std::chrono::milliseconds(200), std::chrono::milliseconds(100))) {
       (void)sync(enforcer, options, log);
     }
-    if (options.resync.count() > 0 && Clock::now() - last_resync > options.resync) {
+    if (enforcer.take_tampering() ||
+        (options.resync.count() > 0 && Clock::now() - last_resync > options.resync)) {
       last_resync = Clock::now();
       enforcer.invalidate();  // drift or tampering since the last sync is repaired
       (void)sync(enforcer, options, log);

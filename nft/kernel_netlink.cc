@@ -95,6 +95,10 @@ Status parse_into(const nlmsghdr* nlh, Ptr& object, Parse parse, const char* wha
 KernelNetlink::KernelNetlink(std::unique_ptr<nl::Socket> socket, KernelNetlinkOptions options)
     : socket_(std::move(socket)), options_(options) {}
 
+std::uint32_t KernelNetlink::portid() const {
+  return socket_->portid();
+}
+
 KernelNetlink::~KernelNetlink() = default;
 
 Result<std::unique_ptr<KernelNetlink>> KernelNetlink::open(KernelNetlinkOptions options) {

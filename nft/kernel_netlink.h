@@ -97,6 +97,8 @@ class KernelNetlink final : public Netlink {
   bool supports_batch_generation() const { return genid_supported_; }
 
   const KernelApplyStats& last_apply() const { return apply_stats_; }
+  // The socket's netlink port id (see TableMonitor: our own changes carry it).
+  std::uint32_t portid() const;
   const KernelDumpStats& last_dump() const { return dump_stats_; }
 
  private:

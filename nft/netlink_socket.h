@@ -29,6 +29,9 @@ class Socket {
   static Result<std::unique_ptr<Socket>> open();
 
   std::uint32_t next_seq() { return seq_++; }
+  // The port id the kernel knows this socket by: nf_tables notifications of changes made
+  // through it carry it as nlmsg_pid.
+  std::uint32_t portid() const { return portid_; }
   // Reserves `n` consecutive sequence numbers; returns the first.
   std::uint32_t take_seqs(std::size_t n);
   // A scratch buffer for building one request.

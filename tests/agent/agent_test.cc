@@ -192,6 +192,42 @@ TEST_F(AgentTest, JsonLogsCarryTheSyncFieldsAsMembers) {
   EXPECT_NE(line.find(R"("result":"ok"})"), std::string::npos) << line;
 }
 
+TEST_F(AgentTest, EditsByOthersAreSeenAndRepairedWithoutWaitingForAResync) {
+  const std::string cmd = "exec ip netns exec " + ns_ + " " + NFTPOLICY_AGENT +
+                          " --node node-1 --resync-interval 0 --listen-address '' --manifests " +
+                          (dir_ / "m").string() + " >" + (dir_ / "log").string() + " 2>&1";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    ::_exit(127);
+  }
+  auto wait_until = [&](auto pred) {
+    for (int i = 0; i < 100; ++i) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+  const std::string element = "203.0.113.0/25";
+  ASSERT_TRUE(wait_until([&] { return list().text.find(element) != std::string::npos; }));
+  const std::string clean = list().text;
+  ASSERT_EQ(sh("ip netns exec " + ns_ + " nft flush set inet nftpolicy cidr-v4-ed86eda99fea").rc,
+            0);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(wait_until([&] { return list().text == clean; })) << list().text;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  ASSERT_EQ(sh("ip netns exec " + ns_ + " nft insert rule inet nftpolicy forward accept").rc, 0);
+  EXPECT_TRUE(wait_until([&] { return list().text == clean; })) << list().text;
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  std::ifstream in(dir_ / "log");
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("changed by another process"), std::string::npos) << log;
+  EXPECT_NE(log.find("drift=true"), std::string::npos) << log;
+}
+
 TEST(AgentCli, UsageErrorsExitTwo) {
   EXPECT_EQ(sh(std::string(NFTPOLICY_AGENT) + " --manifests x").rc, 2);  // no --node
   // No --manifests and no API server configuration (no kubeconfig, not in a pod).

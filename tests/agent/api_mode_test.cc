@@ -142,7 +142,7 @@ TEST_F(ApiModeTest, FollowsTheApiServerRepairsTamperingAndKeepsRulesOnSigterm) {
   const std::string stored =
       api("POST", "/_standin/faults", std::string(R"({"store_raw":)") + kPod + "}");
   ASSERT_EQ(stored.substr(0, 3), "200") << stored;
-  start_agent("--resync-interval 1");
+  start_agent("--resync-interval 0");  // no periodic read-back: the monitor must see it
   ASSERT_TRUE(eventually([&] {
     return http("GET", "http://127.0.0.1:19745/readyz").rfind("200", 0) == 0;
   })) << read(dir_ / "agent.log");
@@ -160,7 +160,7 @@ TEST_F(ApiModeTest, FollowsTheApiServerRepairsTamperingAndKeepsRulesOnSigterm) {
   EXPECT_NE(metrics.find("nftpolicy_cluster_objects{kind=\"pods\"} 1"), std::string::npos)
       << metrics;
 
-  // Someone deletes our table: the periodic read-back restores it.
+  // Someone deletes our table: the agent sees the netlink notifications and restores it.
   ASSERT_EQ(sh(in_ns("nft delete table inet nftpolicy")).rc, 0);
   ASSERT_TRUE(eventually([&] {
     return table().find("10.244.1.10 : jump ingress-") != std::string::npos;
