@@ -122,6 +122,7 @@ bool ApiMode::sync_once(Clock::time_point since, std::uint64_t& generation) {
   std::optional<compiler::Compiled> compiled;
   std::optional<nft::Transaction> patch;
   watch::ClusterStore::View view;
+  const auto t0 = Clock::now();
   store_.read(
       [&](const policy::Cluster& cluster, const watch::ClusterStore::View& v) {
         if (!v.structural && !must_compile_) patch = enforcer_.patch(cluster, v.pods);
@@ -137,11 +138,13 @@ bool ApiMode::sync_once(Clock::time_point since, std::uint64_t& generation) {
   released.insert(released.end(), pending_released_.begin(), pending_released_.end());
   pending_released_.clear();
   const auto s = store_.stats();
-  SyncContext ctx{.fields = "generation=" + std::to_string(generation) + " cluster_pods=" +
-                            std::to_string(s.pods) + " policies=" + std::to_string(s.policies) +
-                            " invalid=" + std::to_string(s.invalid),
-                  .since = since,
-                  .released = released};
+  SyncContext ctx{
+      .fields = "generation=" + std::to_string(generation) +
+                " cluster_pods=" + std::to_string(s.pods) +
+                " policies=" + std::to_string(s.policies) + " invalid=" + std::to_string(s.invalid),
+      .since = since,
+      .compile = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0),
+      .released = released};
   const bool ok =
       patch ? enforcer_.apply_patch(*patch, ctx) : enforcer_.apply(std::move(*compiled), ctx);
   must_compile_ = !ok;
@@ -161,11 +164,13 @@ int ApiMode::run(const std::atomic<bool>& stop, Health* health) {
   log_->info("first list complete; enforcing");
   std::uint64_t applied = 0;
   bool have_applied = false;
+  Clock::time_point last_sync_end{};
   auto retry_delay = options_.retry_initial;
   auto next_resync = Clock::now() + options_.resync;
   Clock::time_point retry_at{};
   while (!stop) {
     if (health) health->beat();
+    enforcer_.cut_if_due();
     const auto gen = store_.generation();
     const bool tampered = enforcer_.take_tampering();
     const bool resync_due =
@@ -173,16 +178,21 @@ int ApiMode::run(const std::atomic<bool>& stop, Health* health) {
     const bool retry_due = retry_at != Clock::time_point{} && Clock::now() >= retry_at;
     if (!have_applied || gen != applied || resync_due || retry_due) {
       const auto since = Clock::now();
-      // Coalesce: what arrives within the window joins this round.
-      if (have_applied && gen != applied && !retry_due)
+      // A change after a quiet spell is applied at once; one that arrives while the last
+      // sync was running opens a window, and what arrives within it joins this round.
+      if (have_applied && gen != applied && !retry_due &&
+          since - last_sync_end < options_.coalesce) {
         std::this_thread::sleep_for(options_.coalesce);
+      }
       if (resync_due) {
         enforcer_.invalidate();  // read the kernel back: drift or tampering is repaired
         must_compile_ = true;
         next_resync = Clock::now() + options_.resync;
       }
       std::uint64_t generation = 0;
-      if (sync_once(since, generation)) {
+      const bool synced = sync_once(since, generation);
+      last_sync_end = Clock::now();
+      if (synced) {
         applied = generation;
         have_applied = true;
         retry_at = {};
@@ -199,6 +209,7 @@ int ApiMode::run(const std::atomic<bool>& stop, Health* health) {
     }
     auto deadline = Clock::now() + kPoll;
     if (options_.resync.count() > 0) deadline = std::min(deadline, next_resync);
+    if (const auto cut = enforcer_.cut_due()) deadline = std::min(deadline, *cut);
     if (retry_at != Clock::time_point{}) deadline = std::min(deadline, retry_at);
     store_.wait_change(applied, deadline);
   }

@@ -4,8 +4,7 @@
 #include <netinet/in.h>
 
 #include <cstring>
-
-#include "conntrack/scope.h"
+#include <utility>
 
 namespace agent {
 
@@ -39,36 +38,32 @@ conntrack::Result<std::unique_ptr<ConntrackCutter>> ConntrackCutter::open() {
   return std::unique_ptr<ConntrackCutter>(new ConntrackCutter(std::move(table).value()));
 }
 
-ConnectionCutter::Report ConntrackCutter::after_change(const Change& change) {
+void ConntrackCutter::note(const Change& change) {
+  scope_.merge(change.addresses ? conntrack::Scope::of(*change.addresses)
+               : change.before  ? conntrack::scope_of_change(*change.before, *change.after)
+                                : conntrack::Scope::all());
+  released_.insert(change.released.begin(), change.released.end());
+}
+
+ConnectionCutter::Report ConntrackCutter::cut(const nft::Program& current) {
   Report out;
-  const auto& released = change.released;
+  const auto scope = std::exchange(scope_, conntrack::Scope{});
+  const auto released = std::exchange(released_, {});
   // The node's addresses decide the hook a flow crosses (input, output or forward); read
   // them each time, they may change.
   const auto local = node_addresses();
-  const auto scope = change.addresses ? conntrack::Scope::of(*change.addresses)
-                     : change.before  ? conntrack::scope_of_change(*change.before, *change.after)
-                                      : conntrack::Scope::all();
-  if (!scope.empty()) {
-    auto r = conntrack::revoke(*change.after, *table_, scope, local);
+  auto add = [&](const conntrack::Result<conntrack::RevokeReport>& r, const char* what) {
     if (r) {
       out.examined += r.value().examined;
       out.deleted += r.value().deleted;
       out.time += r.value().time;
     } else {
-      out.error = "revoking denied connections: " + r.error().to_string();
+      out.error += (out.error.empty() ? "" : "; ") + std::string(what) + r.error().to_string();
     }
-  }
+  };
+  if (!scope.empty()) add(conntrack::revoke(current, *table_, scope, local), "revoking: ");
   if (!released.empty()) {
-    auto r = conntrack::remove_addresses(
-        *table_, std::set<common::IpAddr>(released.begin(), released.end()));
-    if (r) {
-      out.examined += r.value().examined;
-      out.deleted += r.value().deleted;
-      out.time += r.value().time;
-    } else {
-      out.error += (out.error.empty() ? "" : "; ") +
-                   std::string("deleting connections of released IPs: ") + r.error().to_string();
-    }
+    add(conntrack::remove_addresses(*table_, released), "deleting flows of released IPs: ");
   }
   return out;
 }

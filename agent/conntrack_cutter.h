@@ -10,6 +10,7 @@
 #include "agent/enforcer.h"
 #include "conntrack/kernel_table.h"
 #include "conntrack/revoker.h"
+#include "conntrack/scope.h"
 
 namespace agent {
 
@@ -18,12 +19,16 @@ class ConntrackCutter final : public ConnectionCutter {
   // Opens the conntrack netlink socket in the current network namespace.
   static conntrack::Result<std::unique_ptr<ConntrackCutter>> open();
 
-  Report after_change(const Change& change) override;
+  void note(const Change& change) override;
+  bool pending() const override { return !scope_.empty() || !released_.empty(); }
+  Report cut(const nft::Program& current) override;
 
  private:
   explicit ConntrackCutter(std::unique_ptr<conntrack::KernelTable> table)
       : table_(std::move(table)) {}
   std::unique_ptr<conntrack::KernelTable> table_;
+  conntrack::Scope scope_;             // noted, not cut yet
+  std::set<common::IpAddr> released_;  // likewise
 };
 
 // Every address of this host's interfaces, both families (getifaddrs).

@@ -1,5 +1,7 @@
 #include "agent/enforcer.h"
 
+#include <malloc.h>
+
 #include "compiler/incremental.h"
 
 namespace agent {
@@ -85,20 +87,21 @@ bool Enforcer::apply_patch(const nft::Transaction& patch, const SyncContext& ctx
   }
   stats_.elements += patch.elements_added();
   stats_.elements -= std::min(stats_.elements, patch.elements_deleted());
-  std::set<common::IpAddr> moved;
+  // Peer sets only allow: an address that joined one cannot deny anything, one that left
+  // may have (its flows with this node's pods).
+  std::set<common::IpAddr> left;
   for (const auto& op : patch.ops) {
-    const auto& elements = std::holds_alternative<nft::op::AddElements>(op)
-                               ? std::get<nft::op::AddElements>(op).elements
-                               : std::get<nft::op::DeleteElements>(op).elements;
-    for (const auto& e : elements) {
+    const auto* d = std::get_if<nft::op::DeleteElements>(&op);
+    if (!d) continue;
+    for (const auto& e : d->elements) {
       common::IpAddr ip{.family = e.key.size() == 4 ? common::Family::kV4 : common::Family::kV6};
       std::copy(e.key.begin(), e.key.end(), ip.bytes.begin());
-      moved.insert(ip);
+      left.insert(ip);
     }
   }
   finish(r.value(),
          ConnectionCutter::Change{
-             .after = syncer_.current(), .addresses = std::move(moved), .released = ctx.released},
+             .after = syncer_.current(), .addresses = std::move(left), .released = ctx.released},
          ctx, t0, "incremental");
   return true;
 }
@@ -135,29 +138,74 @@ bool Enforcer::apply(compiler::Compiled compiled, const SyncContext& ctx) {
 
 void Enforcer::finish(const SyncReport& rep, const ConnectionCutter::Change& change,
                       const SyncContext& ctx, Clock::time_point t0, const char* kind) {
+  const auto acked = Clock::now();
   if (!rep.transaction.empty()) log_->trace("batch:\n{}", rep.transaction);
-  ConnectionCutter::Report cut;
-  if (cutter_ && change.after && (rep.ops > 0 || !change.released.empty())) {
-    cut = cutter_->after_change(change);
-    if (!cut.error.empty()) {
-      log_->warn("conntrack cleanup: {}", cut.error);
-      if (metrics_) metrics_->errors.inc("conntrack");
-    }
-  }
+  const auto cut = note_and_cut(change, rep.ops > 0);
   const auto since = ctx.since == Clock::time_point{} ? t0 : ctx.since;
   const auto total = Clock::now() - since;
   enforced_ = true;
   const std::size_t messages = rep.ops ? netlink_.last_apply().messages : 0;
-  if (metrics_) record(rep, cut, messages, total, kind);
+  if (metrics_) record(rep, cut, messages, acked - since, kind);
   log_->info(
       "sync node={} {} kind={} pods={} isolated_ingress={} isolated_egress={} chains={} "
       "rules={} sets={} elements={} ops={} changed_elements={} messages={} attempts={} "
-      "read_back={} drift={} repaired={} plan_ms={:.2f} apply_ms={:.2f} conntrack_examined={} "
-      "conntrack_deleted={} conntrack_ms={:.2f} total_ms={:.2f} result=ok",
+      "read_back={} drift={} repaired={} compile_ms={:.2f} plan_ms={:.2f} apply_ms={:.2f} "
+      "ack_ms={:.2f} conntrack_examined={} conntrack_deleted={} conntrack_ms={:.2f} "
+      "total_ms={:.2f} result=ok",
       options_.node, ctx.fields, kind, stats_.node_pods, stats_.isolated_ingress,
       stats_.isolated_egress, stats_.chains, stats_.rules, stats_.sets, stats_.elements, rep.ops,
-      rep.elements, messages, rep.attempts, rep.read_back, rep.drift, rep.repaired, ms(rep.plan),
-      ms(rep.apply), cut.examined, cut.deleted, ms(cut.time), ms(total));
+      rep.elements, messages, rep.attempts, rep.read_back, rep.drift, rep.repaired, ms(ctx.compile),
+      ms(rep.plan), ms(rep.apply), ms(acked - since), cut.examined, cut.deleted, ms(cut.time),
+      ms(total));
+  // Large read-backs and first compiles leave freed memory behind: give it back.
+  if (rep.read_back) ::malloc_trim(0);
+}
+
+ConnectionCutter::Report Enforcer::note_and_cut(const ConnectionCutter::Change& change,
+                                                bool changed) {
+  if (!cutter_ || !change.after) return {};
+  const auto t0 = Clock::now();
+  // Nothing sent and no IP released, or a patch that only added to peer sets: nothing new
+  // can be denied.
+  const bool nothing =
+      change.released.empty() && (change.addresses ? change.addresses->empty() : !changed);
+  if (!nothing) cutter_->note(change);
+  const auto noted = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
+  if (!cutter_->pending() || Clock::now() - last_cut_ < options_.cut_interval) {
+    return {.time = noted};
+  }
+  auto r = cut_now();
+  r.time += noted;
+  return r;
+}
+
+ConnectionCutter::Report Enforcer::cut_now() {
+  const auto* current = syncer_.current();
+  if (!cutter_ || !current) return {};
+  last_cut_ = Clock::now();
+  auto r = cutter_->cut(*current);
+  if (!r.error.empty()) {
+    log_->warn("conntrack cleanup: {}", r.error);
+    if (metrics_) metrics_->errors.inc("conntrack");
+  }
+  return r;
+}
+
+void Enforcer::cut_if_due() {
+  if (!cutter_ || !cutter_->pending() || Clock::now() - last_cut_ < options_.cut_interval) return;
+  const auto r = cut_now();
+  if (metrics_) {
+    metrics_->conntrack_examined.inc(r.examined);
+    metrics_->conntrack_deleted.inc(r.deleted);
+  }
+  log_->log(r.deleted ? spdlog::level::info : spdlog::level::debug,
+            "conntrack cut node={} examined={} deleted={} conntrack_ms={:.2f}", options_.node,
+            r.examined, r.deleted, ms(r.time));
+}
+
+std::optional<Enforcer::Clock::time_point> Enforcer::cut_due() const {
+  if (!cutter_ || !cutter_->pending()) return std::nullopt;
+  return last_cut_ + options_.cut_interval;
 }
 
 void Enforcer::record(const SyncReport& rep, const ConnectionCutter::Report& cut,

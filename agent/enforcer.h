@@ -21,14 +21,17 @@
 
 namespace agent {
 
-// The seam to the conntrack cleanup, called after every applied change.
+// The seam to the conntrack cleanup. After every applied change the Enforcer notes what it
+// may have denied; the cut itself (kernel dumps: each walks the whole conntrack hash) runs at
+// most every EnforcerOptions::cut_interval, over everything noted meanwhile, judged by the
+// program the kernel holds then.
 class ConnectionCutter {
  public:
   struct Change {
     const nft::Program* before = nullptr;  // what the kernel held (absent: unknown)
     const nft::Program* after = nullptr;   // what it holds now
-    // When known: only flows from or to these addresses can have changed verdict (an
-    // element-only change of peer sets); `before` is then not needed.
+    // When known: only flows from or to these addresses can have become denied (addresses
+    // that left peer sets); `before` is then not needed.
     std::optional<std::set<common::IpAddr>> addresses;
     std::vector<common::IpAddr> released;  // IPs that stopped belonging to this node's pods
   };
@@ -39,7 +42,11 @@ class ConnectionCutter {
     std::string error;  // empty: fine
   };
   virtual ~ConnectionCutter() = default;
-  virtual Report after_change(const Change& change) = 0;
+  // Records what `change` may have denied (cheap: no kernel dump).
+  virtual void note(const Change& change) = 0;
+  virtual bool pending() const = 0;
+  // Deletes the tracked connections in everything noted that `current` denies.
+  virtual Report cut(const nft::Program& current) = 0;
 };
 
 // The agent's metrics (registered once, updated by every sync).
@@ -66,12 +73,16 @@ struct AgentMetrics {
 struct EnforcerOptions {
   std::string node;
   compiler::Options compile;
+  // Connections a change denies are cut at most this often (each cut walks the kernel's
+  // conntrack hash, ≈5 ms): under churn, changes share a cut.
+  std::chrono::milliseconds cut_interval{100};
 };
 
 // What the caller knows about the round, for the log line and the metrics.
 struct SyncContext {
   std::string fields;  // extra key=value fields for the log line ("generation=12")
   std::chrono::steady_clock::time_point since{};  // when the first change of the round arrived
+  std::chrono::microseconds compile{0};           // compiling (or computing the patch)
   std::vector<common::IpAddr> released;           // IPs that left their pods
 };
 
@@ -106,12 +117,19 @@ class Enforcer {
   bool enforced() const { return enforced_; }
   // Deletes our table (--cleanup-on-exit).
   bool remove_table();
+  // Runs the conntrack cut if one is pending and its interval has passed; when it would be due
+  // (for the caller's wait), if one is pending.
+  void cut_if_due();
+  std::optional<std::chrono::steady_clock::time_point> cut_due() const;
 
  private:
   using Clock = std::chrono::steady_clock;
   // The log line, the metrics and the conntrack cleanup of an applied sync.
   void finish(const SyncReport& report, const ConnectionCutter::Change& change,
               const SyncContext& context, Clock::time_point t0, const char* kind);
+  // Notes the change for the cutter and cuts now if the interval allows it.
+  ConnectionCutter::Report note_and_cut(const ConnectionCutter::Change& change, bool changed);
+  ConnectionCutter::Report cut_now();
   void record(const SyncReport& report, const ConnectionCutter::Report& cut, std::size_t messages,
               Clock::duration total, const char* kind);
 
@@ -125,6 +143,7 @@ class Enforcer {
   compiler::CompileStats stats_;              // of the last compile
   std::atomic<bool> enforced_{false};
   std::atomic<bool> tampered_{false};
+  Clock::time_point last_cut_{};
 };
 
 }  // namespace agent

@@ -18,11 +18,15 @@ bool sync(Enforcer& enforcer, const StaticModeOptions& options, spdlog::logger& 
   }
   const auto& snap = *loaded.snapshot;
   for (const auto& d : snap.skipped) log.warn("skipping invalid object: {}", d.str());
-  SyncContext ctx{.fields = "files=" + std::to_string(snap.files) +
-                            " policies=" + std::to_string(snap.cluster.policies.size()) +
-                            " skipped=" + std::to_string(snap.skipped.size()),
-                  .since = t0};
-  return enforcer.apply(enforcer.compile(snap.cluster), ctx);
+  const auto t1 = Clock::now();
+  auto compiled = enforcer.compile(snap.cluster);
+  SyncContext ctx{
+      .fields = "files=" + std::to_string(snap.files) +
+                " policies=" + std::to_string(snap.cluster.policies.size()) +
+                " skipped=" + std::to_string(snap.skipped.size()),
+      .since = t0,
+      .compile = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t1)};
+  return enforcer.apply(std::move(compiled), ctx);
 }
 
 }  // namespace
@@ -38,6 +42,7 @@ int run_static_mode(Enforcer& enforcer, const StaticModeOptions& options,
   auto last_resync = Clock::now();
   while (!stop) {
     health.beat();
+    enforcer.cut_if_due();
     if (watcher.wait(std::chrono::milliseconds(200), std::chrono::milliseconds(100))) {
       (void)sync(enforcer, options, log);
     }

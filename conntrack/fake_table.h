@@ -21,6 +21,11 @@ class FakeTable final : public Table {
   Status dump(const DumpFilter& filter, const std::function<void(const Entry&)>& visit) override;
   Result<std::size_t> remove(const std::vector<Entry>& entries) override;
   bool filters_addresses(common::Family family) const override;
+  // Off by default, so that tests of the per-address plan see it; see report_size().
+  std::optional<std::size_t> size_hint() const override {
+    return report_size_ ? std::optional<std::size_t>(entries_.size()) : std::nullopt;
+  }
+  void report_size(bool on) { report_size_ = on; }
   const TableStats& stats() const override { return stats_; }
 
   // Pretend the kernel cannot filter this family by address (like KernelTable for IPv6).
@@ -31,6 +36,7 @@ class FakeTable final : public Table {
 
  private:
   std::vector<Entry> entries_;
+  bool report_size_ = false;
   std::uint32_t next_id_ = 1;
   bool filters_v4_ = true;
   bool filters_v6_ = true;

@@ -1,6 +1,10 @@
 #include "conntrack/kernel_table.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "conntrack/codec.h"
@@ -9,11 +13,16 @@
 namespace conntrack {
 
 KernelTable::KernelTable(std::unique_ptr<nl::Socket> socket, KernelTableOptions options)
-    : socket_(std::move(socket)), options_(options) {
+    : socket_(std::move(socket)),
+      options_(options),
+      // /proc/sys/net shows the network namespace of the task that opens it: this one's.
+      count_fd_(::open("/proc/sys/net/netfilter/nf_conntrack_count", O_RDONLY | O_CLOEXEC)) {
   options_.batch = std::max<std::size_t>(1, options_.batch);
 }
 
-KernelTable::~KernelTable() = default;
+KernelTable::~KernelTable() {
+  if (count_fd_ >= 0) ::close(count_fd_);
+}
 
 Result<std::unique_ptr<KernelTable>> KernelTable::open(KernelTableOptions options) {
   auto socket = nl::Socket::open();
@@ -21,6 +30,15 @@ Result<std::unique_ptr<KernelTable>> KernelTable::open(KernelTableOptions option
     return socket.error();
   }
   return std::unique_ptr<KernelTable>(new KernelTable(std::move(socket).value(), options));
+}
+
+std::optional<std::size_t> KernelTable::size_hint() const {
+  if (count_fd_ < 0) return std::nullopt;
+  char buf[32];
+  const ssize_t n = ::pread(count_fd_, buf, sizeof buf - 1, 0);
+  if (n <= 0) return std::nullopt;
+  buf[n] = 0;
+  return static_cast<std::size_t>(std::strtoull(buf, nullptr, 10));
 }
 
 bool KernelTable::filters_addresses(common::Family family) const {

@@ -50,6 +50,8 @@ class KernelTable final : public Table {
   Status dump(const DumpFilter& filter, const std::function<void(const Entry&)>& visit) override;
   Result<std::size_t> remove(const std::vector<Entry>& entries) override;
   bool filters_addresses(common::Family family) const override;
+  // nf_conntrack_count of the namespace (read through /proc/sys of the opening netns).
+  std::optional<std::size_t> size_hint() const override;
   const TableStats& stats() const override { return stats_; }
   void reset_stats() { stats_ = {}; }
 
@@ -67,6 +69,7 @@ class KernelTable final : public Table {
 
   std::unique_ptr<nl::Socket> socket_;
   KernelTableOptions options_;
+  int count_fd_ = -1;  // /proc/sys/net/netfilter/nf_conntrack_count, opened in our netns
   TableStats stats_;
 };
 

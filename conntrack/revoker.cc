@@ -59,6 +59,10 @@ std::vector<DumpFilter> plan(const std::vector<std::pair<Field, IpAddr>>& wanted
   }
   std::vector<DumpFilter> out;
   if (whole.size() == 2) return {DumpFilter{}};
+  const auto size = table.size_hint();
+  if (per_address.size() + whole.size() > 1 && size && *size < options.whole_table_below) {
+    return {DumpFilter{}};
+  }
   for (Family f : whole) out.push_back(DumpFilter{.family = f});
   for (const DumpFilter& f : per_address) {
     if (!whole.count(*f.family)) out.push_back(f);

@@ -72,6 +72,9 @@ class Table {
   // so callers should ask for one dump of the family rather than one per address.
   virtual bool filters_addresses(common::Family family) const = 0;
 
+  // How many entries the table holds, if the table can tell cheaply (a planning hint).
+  virtual std::optional<std::size_t> size_hint() const { return std::nullopt; }
+
   virtual const TableStats& stats() const = 0;
 
   // Convenience: the matching entries as a vector.

@@ -98,6 +98,21 @@ TEST(Revoker, EmptyScopeCostsNothing) {
   EXPECT_EQ(t.all().size(), cases().size());
 }
 
+TEST(Revoker, ASmallTableIsDumpedOnceWhole) {
+  // Every dump walks the kernel's whole hash: with few entries, one walk beats two.
+  const nft::Program after = conntrack_test::compile(kPods + kPolicies, "n1");
+  const Scope scope{.sources = {ip("10.244.1.50")}, .destinations = {ip("10.244.1.20")}};
+  FakeTable t = table_of_cases();
+  t.report_size(true);
+  EXPECT_EQ(conntrack::plan_dumps(scope, t), (std::vector<conntrack::DumpFilter>{{}}));
+  const conntrack::RevokeOptions tiny{.whole_table_below = 1};
+  EXPECT_EQ(conntrack::plan_dumps(scope, t, tiny).size(), 2u);
+  const Scope one{.sources = {ip("10.244.1.50")}};
+  EXPECT_EQ(conntrack::plan_dumps(one, t).size(), 1u);  // one filtered dump is one walk too
+  EXPECT_EQ(conntrack::plan_dumps(one, t)[0].address.has_value(), true);
+  EXPECT_EQ(conntrack::revoke(after, t, scope, kNode).value().deleted, denied_cases());
+}
+
 TEST(Revoker, WideScopesAndUnfilterableFamiliesDumpWholeFamilies) {
   const nft::Program after = conntrack_test::compile(kPods + kPolicies, "n1");
   const Scope scope{.sources = {ip("10.244.1.50")},
