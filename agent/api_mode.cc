@@ -165,6 +165,24 @@ int ApiMode::run(const std::atomic<bool>& stop, Health* health) {
   std::uint64_t applied = 0;
   bool have_applied = false;
   Clock::time_point last_sync_end{};
+  // Token bucket of syncs: a few at once, then max_sync_rate per second.
+  double tokens = options_.burst;
+  auto refilled = Clock::now();
+  auto take_token = [&] {
+    if (options_.max_sync_rate <= 0) return;
+    const auto now = Clock::now();
+    tokens =
+        std::min(options_.burst, tokens + std::chrono::duration<double>(now - refilled).count() *
+                                              options_.max_sync_rate);
+    refilled = now;
+    if (tokens < 1) {
+      std::this_thread::sleep_for(
+          std::chrono::duration<double>((1 - tokens) / options_.max_sync_rate));
+      tokens = 1;
+      refilled = Clock::now();
+    }
+    tokens -= 1;
+  };
   auto retry_delay = options_.retry_initial;
   auto next_resync = Clock::now() + options_.resync;
   Clock::time_point retry_at{};
@@ -184,6 +202,7 @@ int ApiMode::run(const std::atomic<bool>& stop, Health* health) {
           since - last_sync_end < options_.coalesce) {
         std::this_thread::sleep_for(options_.coalesce);
       }
+      take_token();
       if (resync_due) {
         enforcer_.invalidate();  // read the kernel back: drift or tampering is repaired
         must_compile_ = true;

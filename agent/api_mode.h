@@ -25,6 +25,10 @@ namespace agent {
 struct ApiModeOptions {
   watch::InformerOptions informer;
   std::chrono::milliseconds coalesce{5};
+  // Under sustained churn, at most this many syncs per second (a token bucket of `burst`):
+  // more events than that share syncs. 0: no limit.
+  double max_sync_rate = 20;
+  double burst = 5;
   std::chrono::seconds resync{300};
   std::chrono::milliseconds retry_initial{500};
   std::chrono::milliseconds retry_max{30000};

@@ -75,7 +75,7 @@ struct EnforcerOptions {
   compiler::Options compile;
   // Connections a change denies are cut at most this often (each cut walks the kernel's
   // conntrack hash, ≈5 ms): under churn, changes share a cut.
-  std::chrono::milliseconds cut_interval{100};
+  std::chrono::milliseconds cut_interval{250};
 };
 
 // What the caller knows about the round, for the log line and the metrics.

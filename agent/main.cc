@@ -40,9 +40,11 @@ struct Flags {
   bool no_counters = false;
   int resync_seconds = 300;
   int coalesce_ms = 5;
+  double max_sync_rate = 20;
   std::string listen = ":9745";
   bool cleanup_on_exit = false;
   bool no_conntrack_cleanup = false;
+  int cut_interval_ms = 250;
   std::string log_level = "info";
   std::string log_format = "text";
   int verbosity = 0;
@@ -63,6 +65,7 @@ int run_api(const Flags& f, agent::Enforcer& enforcer, agent::Registry& registry
   log->info("API server {} ({})", config.value().server, config.value().source);
   agent::ApiMode mode(enforcer, *transport.value(),
                       {.coalesce = std::chrono::milliseconds(f.coalesce_ms),
+                       .max_sync_rate = f.max_sync_rate,
                        .resync = std::chrono::seconds(f.resync_seconds),
                        .once = f.once},
                       log, &registry);
@@ -105,7 +108,8 @@ int run(const Flags& f) {
                            {.node = f.node,
                             .compile = {.table = f.table,
                                         .allow_node_traffic = !f.judge_node_traffic,
-                                        .counters = !f.no_counters}},
+                                        .counters = !f.no_counters},
+                            .cut_interval = std::chrono::milliseconds(f.cut_interval_ms)},
                            log, &metrics, cutter.get());
   // Edits of our table by anyone else are seen as they happen and repaired at once (the
   // periodic read-back stays as a safety net).
@@ -197,6 +201,11 @@ int main(int argc, char** argv) {
                  "Milliseconds during which a burst of API events joins one sync")
       ->check(CLI::Range(0, 10000))
       ->capture_default_str();
+  app.add_option("--max-sync-rate", f.max_sync_rate,
+                 "Under sustained churn, at most this many syncs per second (bursts of 5 go at "
+                 "once); more events share syncs. 0: no limit")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--listen-address", f.listen,
                  "HOST:PORT or :PORT for /metrics, /healthz and /readyz (empty: none)")
       ->capture_default_str();
@@ -204,6 +213,11 @@ int main(int argc, char** argv) {
                "Leave established connections alone (default: after each change, delete the "
                "conntrack entries of connections the new rules deny, and of IPs that left this "
                "node's pods)");
+  app.add_option("--conntrack-cut-interval", f.cut_interval_ms,
+                 "Milliseconds between two conntrack cleanups at most (each walks the kernel's "
+                 "whole conntrack hash); changes in between share one")
+      ->check(CLI::Range(0, 60000))
+      ->capture_default_str();
   app.add_flag("--cleanup-on-exit", f.cleanup_on_exit,
                "Delete the table when stopping (default: SIGTERM leaves the rules in place, so "
                "the node stays protected through an upgrade)");
