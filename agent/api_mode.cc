@@ -23,9 +23,11 @@ ApiMode::ApiMode(Enforcer& enforcer, watch::Transport& transport, ApiModeOptions
         std::make_unique<watch::Informer>(transport_, r, store_, options_.informer));
   }
   if (registry) register_metrics(*registry);
+  enforcer_.set_waker([this] { store_.wake(); });
 }
 
 ApiMode::~ApiMode() {
+  enforcer_.set_waker(nullptr);
   for (auto& i : informers_) i->stop();
   transport_.cancel();
   store_.stop();

@@ -7,7 +7,9 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -111,7 +113,16 @@ class Enforcer {
   }
   const std::string& node() const { return options_.node; }
   // Someone else changed our table (TableMonitor): the next round reads it back and repairs.
-  void note_tampering() { tampered_ = true; }
+  void note_tampering() {
+    tampered_ = true;
+    std::lock_guard lock(waker_mu_);
+    if (waker_) waker_();
+  }
+  // Called (from any thread) when the loop should run now rather than at its next poll.
+  void set_waker(std::function<void()> waker) {
+    std::lock_guard lock(waker_mu_);
+    waker_ = std::move(waker);
+  }
   bool take_tampering() { return tampered_.exchange(false); }
   // True once a sync has succeeded (readiness).
   bool enforced() const { return enforced_; }
@@ -143,6 +154,8 @@ class Enforcer {
   compiler::CompileStats stats_;              // of the last compile
   std::atomic<bool> enforced_{false};
   std::atomic<bool> tampered_{false};
+  std::mutex waker_mu_;
+  std::function<void()> waker_;
   Clock::time_point last_cut_{};
 };
 

@@ -226,8 +226,17 @@ std::uint64_t ClusterStore::generation() const {
 std::uint64_t ClusterStore::wait_change(std::uint64_t seen,
                                         std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
-  cv_.wait_until(lock, deadline, [&] { return stopped_ || generation_ != seen; });
+  cv_.wait_until(lock, deadline, [&] { return stopped_ || woken_ || generation_ != seen; });
+  woken_ = false;
   return generation_;
+}
+
+void ClusterStore::wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
 }
 
 void ClusterStore::stop() {

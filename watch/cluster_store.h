@@ -69,6 +69,8 @@ class ClusterStore final : public EventSink {
   // returns the generation.
   std::uint64_t wait_change(std::uint64_t seen, std::chrono::steady_clock::time_point deadline);
   void stop();
+  // Ends the current (or next) wait_change() early, without a change (another reason to look).
+  void wake();
 
   // What a reader sees besides the cluster: its generation, and the resourceVersion up to
   // which each resource (index: Resource) has been delivered into it.
@@ -138,6 +140,7 @@ class ClusterStore final : public EventSink {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopped_ = false;
+  bool woken_ = false;
   policy::Cluster cluster_;
   std::uint64_t generation_ = 0;
   StoreStats counters_;
