@@ -25,7 +25,9 @@ void NodeAgents::start() {
                    .netns_fd = open_netns(n.netns),
                    .log = opt_.logdir + "/agent-" + n.name + ".log"};
     // A long resync interval: the kernel is read back only when a test asks for it.
-    a.pid = spawn({.argv = {opt_.binary, "--node", n.name, "--kubeconfig", opt_.kubeconfig,
+    const auto named = opt_.node_names.find(n.name);
+    const std::string node = named == opt_.node_names.end() ? n.name : named->second;
+    a.pid = spawn({.argv = {opt_.binary, "--node", node, "--kubeconfig", opt_.kubeconfig,
                             "--listen-address", "127.0.0.1:" + std::to_string(opt_.port),
                             "--resync-interval", "3600"},
                    .netns_fd = a.netns_fd,

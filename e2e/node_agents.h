@@ -19,6 +19,8 @@ struct AgentOptions {
   std::string kubeconfig;  // the stand-in's
   std::string logdir;      // agent-<node>.log goes here
   int port = 9745;         // /metrics, /healthz, /readyz on 127.0.0.1:<port>
+  // The agent's --node per harness node ("n1" -> "node-1"); absent: the harness name.
+  std::map<std::string, std::string> node_names;
 };
 
 struct AgentProcess {

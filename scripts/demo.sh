@@ -1,28 +1,16 @@
 #!/usr/bin/env bash
-# The demo: what would the bundled example policies allow? Builds policy-dry-run (installing
-# what is missing) and walks through examples/ — a cluster snapshot and its policies.
+# The demo (as root on Debian 12): NetworkPolicy explained by watching it. Installs what is
+# missing, builds, then runs build/e2e/nftpolicy-demo: a two-node cluster of network namespaces
+# with pods wired by the CNI bridge plugin, the API server stand-in, one nftpolicy-agent per
+# node, and examples/policies applied with kubectl, each step predicted by policy-dry-run and
+# measured with real traffic. Arguments go to nftpolicy-demo: --pace SECONDS, --keep,
+# --no-color, --help. It cleans up after itself, also on Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
-"$root/scripts/build.sh" "$root/build" >/dev/null
-cli="$root/build/cmd/policy-dry-run"
-ex="$root/examples"
-say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
-run() { say "policy-dry-run $*"; "$cli" "$@" || true; }
-
-cat <<TXT
-nftpolicy demo: examples/cluster.yaml is a snapshot of a small cluster (a shop, a payments
-namespace holding card data, monitoring, DNS); examples/policies/ isolates payments.
-TXT
-run validate -f "$ex"
-run matrix -f "$ex" --port 8080
-echo "Rows are sources, columns destinations. The shop may call payments/api-0, nothing else"
-echo "reaches payments, and payments pods reach only what their egress policies allow."
-run eval -f "$ex" --from shop/web-7c9d8-abcde --to payments/api-0 --port http --explain
-run eval -f "$ex" --from shop/web-7c9d8-abcde --to payments/ledger-0 --port http --explain
-run eval -f "$ex" --from payments/api-0 --to 203.0.113.10 --port 443 --explain
-run eval -f "$ex" --from payments/api-0 --to 203.0.113.200 --port 443 --explain
-run eval -f "$ex" --from monitoring/prometheus-0 --to payments/ledger-0 --port metrics --explain
-run compile -f "$ex" --node node-1
-echo "That is the nftables program the agent on node-1 applies (one atomic netlink batch):"
-echo "verdict maps dispatch each pod's address to the chain its policies compiled into."
+echo "building the demo, the agent and policy-dry-run (the first time takes a while) ..."
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$root/build" -j"$(nproc)" --target nftpolicy-demo >/dev/null
+cd "$root"
+exec build/e2e/nftpolicy-demo --examples examples --agent build/agent/nftpolicy-agent \
+  --dry-run build/cmd/policy-dry-run --pod-server build/e2e/pod_server "$@"
