@@ -14,6 +14,7 @@
 #include "cluster.h"
 #include "conformance_case.h"
 #include "faults.h"
+#include "flow_scenarios.h"
 #include "runner.h"
 #include "self_test.h"
 #include "sys.h"
@@ -32,12 +33,13 @@ struct Flags {
   int timeout_ms = 1000, attempts = 2;
   std::string source = "manifests";  // or "api": long-running agents watching the stand-in
   bool faults = false;
+  bool flows = false;
   std::string standin = NPE2E_SOURCE_DIR "/e2e/apiserver/apiserver.py", kubectl = "kubectl";
   int converge_timeout_ms = 20000;
 };
 
 bool api_mode(const Flags& f) {
-  return f.source == "api" || f.faults;
+  return f.source == "api" || f.faults || f.flows;
 }
 
 std::vector<cases::Case> load_cases(const Flags& f) {
@@ -46,7 +48,9 @@ std::vector<cases::Case> load_cases(const Flags& f) {
     if (!fs::is_directory(dir)) throw std::runtime_error("no case directory " + dir);
     for (const auto& file : cases::case_files(dir)) {
       cases::Case c = cases::load_case(file);
-      if (f.faults || c.name.find(f.filter) != std::string::npos) out.push_back(std::move(c));
+      // --faults and --flows filter their scenarios, not the cases they build on.
+      if (f.faults || f.flows || c.name.find(f.filter) != std::string::npos)
+        out.push_back(std::move(c));
     }
   }
   return out;
@@ -155,10 +159,8 @@ int run(const Flags& f) {
   e2e::Janitor janitor;
   janitor.install_signal_thread();
   janitor.set_keep(f.keep);
-  e2e::Cluster cluster(janitor,
-                       {.pod_server = f.pod_server.empty() ? default_pod_server() : f.pod_server,
-                        .cni_bin = f.cni_bin,
-                        .keep = f.keep});
+  const std::string pod_server = f.pod_server.empty() ? default_pod_server() : f.pod_server;
+  e2e::Cluster cluster(janitor, {.pod_server = pod_server, .cni_bin = f.cni_bin, .keep = f.keep});
   e2e::Runner runner(cluster, {.agent = f.agent,
                                .workdir = janitor.tmpdir(),
                                .no_enforcer = f.no_enforcer || f.self_test,
@@ -174,6 +176,17 @@ int run(const Flags& f) {
   int rc = 0;
   if (f.self_test) {
     rc = e2e::run_self_test(cluster, runner, all.front());
+  } else if (f.flows) {
+    rc = e2e::FlowScenarios(janitor, cluster, all,
+                            {.agent = f.agent,
+                             .pod_server = pod_server,
+                             .standin_script = f.standin,
+                             .kubectl = f.kubectl,
+                             .cni_bin = f.cni_bin,
+                             .workdir = janitor.tmpdir(),
+                             .verbose = f.verbose,
+                             .converge_timeout = std::chrono::milliseconds(f.converge_timeout_ms)})
+             .run(f.filter);
   } else if (api_mode(f)) {
     rc = run_api(f, janitor, cluster, runner, all);
   } else {
@@ -192,6 +205,11 @@ void add_api_flags(CLI::App& app, Flags& f) {
   app.add_flag("--faults", f.faults,
                "API-server fault scenarios instead of the cases (implies --source api; "
                "--filter picks scenarios: drop-watches, relist-410, apiserver-down, malformed)");
+  app.add_flag("--flows", f.flows,
+               "Flow scenarios instead of the cases: long-lived TCP/UDP flows while policies "
+               "change, an agent restarts, the table is tampered with, a pod's IP is reused "
+               "(implies --source api; --filter picks scenarios: revocation, restart, tampering, "
+               "pod-reuse)");
   app.add_option("--standin", f.standin, "The API server stand-in (apiserver.py)")
       ->capture_default_str();
   app.add_option("--kubectl", f.kubectl, "kubectl binary")->capture_default_str();
@@ -233,7 +251,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (api_mode(f) && (f.agent.empty() || f.no_enforcer || f.self_test)) {
-    std::fprintf(stderr, "--source api and --faults need --agent, not --no-enforcer/--self-test\n");
+    std::fprintf(
+        stderr, "--source api, --faults and --flows need --agent, not --no-enforcer/--self-test\n");
     return 2;
   }
   try {
