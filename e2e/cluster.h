@@ -53,14 +53,18 @@ class Cluster {
   const std::vector<NodeInfo>& nodes() const { return nodes_; }
   const PodInfo& pod(const std::string& key) const { return pods_.at(key); }
   const std::map<std::string, PodInfo>& pods() const { return pods_; }
+  // The bridge plugin's ADD or DEL for a pod sandbox (`pod.netns`, `pod.container_id`,
+  // `pod.spec`'s node and IPs), as a container runtime calls it; also for sandboxes a test
+  // makes itself (a new pod taking over an address).
+  RunResult cni(const PodInfo& pod, const std::string& command) const;
+  // ADD, and a check that the plugin gave exactly the pod's IPs (throws otherwise).
+  void cni_add(const PodInfo& pod) const;
   // A human-readable map of what was built (printed with --keep and -v).
   std::string describe() const;
 
  private:
   void create_nodes();
   void create_pod(const cases::CasePod& p, size_t index);
-  RunResult cni(const PodInfo& pod, const std::string& command) const;
-  void cni_add(const PodInfo& pod) const;
   std::string cni_config(const PodInfo& pod) const;
   void start_server(PodInfo& pod);
   void install_services() const;

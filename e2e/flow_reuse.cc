@@ -37,51 +37,17 @@ std::vector<FlowPlan> reuse_plan() {
   };
 }
 
-// A pod's sandbox as the container runtime sees it: the CNI bridge plugin's ADD and DEL with
-// the network configuration of Cluster::cni_config (one IPv4 address, host-local IPAM).
-struct Sandbox {
-  std::string ns, name, container_id, netns, ip;
-  const NodeInfo* node = nullptr;
-};
-
-RunResult cni(const Sandbox& s, const std::string& command, const std::string& cni_bin,
-              const std::string& tmpdir) {
-  const json conf = {
-      {"cniVersion", "1.0.0"},
-      {"name", "npe2e"},
-      {"type", "bridge"},
-      {"bridge", "cni0"},
-      {"isGateway", true},
-      {"ipMasq", false},
-      {"hairpinMode", true},
-      {"ipam",
-       {{"type", "host-local"},
-        {"ranges", json::array({json::array({{{"subnet", node_subnet(s.node->index, false)}}})})},
-        {"routes", json::array({{{"dst", "0.0.0.0/0"}}})},
-        {"dataDir", tmpdir + "/cni-" + s.node->name}}}};
-  const std::string args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=" + s.ns + ";K8S_POD_NAME=" + s.name +
-                           ";K8S_POD_INFRA_CONTAINER_ID=" + s.container_id + ";IP=" + s.ip;
-  return run(in_netns(s.node->netns, {cni_bin + "/bridge"}),
-             {.input = conf.dump(),
-              .env = {{"CNI_COMMAND", command},
-                      {"CNI_CONTAINERID", s.container_id},
-                      {"CNI_NETNS", "/run/netns/" + s.netns},
-                      {"CNI_IFNAME", "eth0"},
-                      {"CNI_PATH", cni_bin},
-                      {"CNI_ARGS", args}}});
-}
-
 // Q: its network namespace, its sandbox and its pod_server; all of it removed at the end.
 class NewPod {
  public:
-  NewPod(Janitor& janitor, const FlowScenarioOptions& opt, Sandbox sandbox)
-      : janitor_(janitor), opt_(opt), s_(std::move(sandbox)) {}
+  NewPod(Janitor& janitor, const Cluster& cluster, const FlowScenarioOptions& opt, PodInfo pod)
+      : janitor_(janitor), cluster_(cluster), opt_(opt), s_(std::move(pod)) {}
   ~NewPod() {
     if (server_ > 0) {
       stop_child(server_, SIGKILL, 1s);
       janitor_.forget_child(server_);
     }
-    if (wired_) cni(s_, "DEL", opt_.cni_bin, janitor_.tmpdir());
+    if (wired_) cluster_.cni(s_, "DEL");
     if (fd_ >= 0) close(fd_);
     if (!s_.netns.empty()) janitor_.delete_netns(s_.netns);
   }
@@ -90,21 +56,16 @@ class NewPod {
 
   // CNI ADD with the address; throws unless the plugin gave exactly that address.
   void wire() {
-    s_.netns = janitor_.add_netns("pod-" + s_.ns + "-" + s_.name);
+    s_.netns = janitor_.add_netns("pod-" + s_.spec.ns + "-" + s_.spec.name);
     fd_ = open_netns(s_.netns);
     must_run({"ip", "-n", s_.netns, "link", "set", "lo", "up"});
-    const RunResult r = cni(s_, "ADD", opt_.cni_bin, janitor_.tmpdir());
-    wired_ = r.rc == 0;
-    const json result = wired_ ? json::parse(r.out) : json::object();
-    const auto ips = result.value("ips", json::array());
-    if (!wired_ || ips.empty() || ips[0].value("address", "").rfind(s_.ip + "/", 0) != 0)
-      throw std::runtime_error("CNI ADD of " + s_.ns + "/" + s_.name + " did not give it " + s_.ip +
-                               ": " + r.out + r.err);
+    wired_ = true;  // a failed ADD is undone by DEL too
+    cluster_.cni_add(s_);
   }
   // Its pod_server (the ports of the pod it replaces); returns when it is ready.
   void serve(const std::vector<std::string>& ports_args) {
     log_ = janitor_.tmpdir() + "/" + s_.netns + ".log";
-    std::vector<std::string> argv = {opt_.pod_server, "--name", s_.ns + "/" + s_.name};
+    std::vector<std::string> argv = {opt_.pod_server, "--name", s_.spec.key()};
     argv.insert(argv.end(), ports_args.begin(), ports_args.end());
     const Spawned sp = spawn({.argv = argv, .netns_fd = fd_, .log = log_, .pipe_stdout = true});
     server_ = sp.pid;
@@ -120,8 +81,9 @@ class NewPod {
 
  private:
   Janitor& janitor_;
+  const Cluster& cluster_;
   const FlowScenarioOptions& opt_;
-  Sandbox s_;
+  PodInfo s_;
   int fd_ = -1;
   bool wired_ = false;
   pid_t server_ = -1;
@@ -181,13 +143,7 @@ void FlowScenarios::pod_reuse() {
   cluster_changed_ = true;
   kill(p.server, SIGKILL);
   const TimePoint t_del = FlowClock::now();
-  const Sandbox p_box{.ns = "z",
-                      .name = "c",
-                      .container_id = p.container_id,
-                      .netns = p.netns,
-                      .ip = ip,
-                      .node = &cluster_.nodes().at(0)};
-  const RunResult del = cni(p_box, "DEL", opt_.cni_bin, janitor_.tmpdir());
+  const RunResult del = cluster_.cni(p, "DEL");
   check(del.rc == 0, "z/c deleted (kubectl delete), its server killed, CNI DEL", del.err);
   while (driver().standin().try_kubectl({"get", "pod", "-n", "z", "c", "-o", "name"}).rc == 0 &&
          seconds(t_del, FlowClock::now()) < 10)
@@ -213,12 +169,13 @@ void FlowScenarios::reuse_address(const PodInfo& p, const std::string& ip, TimeP
                driver().write_manifest("pod-q-status", json::array({pod_status("z", "q", ip)}))});
   driver().converge();
   const TimePoint t_known = FlowClock::now();
-  NewPod q(janitor_, opt_,
-           {.ns = "z",
-            .name = "q",
-            .container_id = janitor_.prefix() + "z-q",
-            .ip = ip,
-            .node = &cluster_.nodes().at(0)});
+  PodInfo q_info;
+  q_info.spec = p.spec;
+  q_info.spec.name = "q";
+  q_info.spec.labels = {{"pod", "q"}};
+  q_info.spec.ips = {ip};
+  q_info.container_id = janitor_.prefix() + "z-q";
+  NewPod q(janitor_, cluster_, opt_, std::move(q_info));
   q.wire();
   q.serve(server_port_args(p));
   figure("z/q in both agents " + format_offset(seconds(t_del, t_known)) +
