@@ -24,7 +24,6 @@
 
 namespace nft {
 
-
 // nft datatypes usable in set keys.
 enum class KeyType : std::uint8_t { ipv4_addr, ipv6_addr, inet_proto, inet_service };
 

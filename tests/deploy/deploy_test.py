@@ -364,7 +364,7 @@ class RbacTest(unittest.TestCase):
                                  "phase": "Running"}}))
         k("create", "-f", "-", stdin=json.dumps(POLICY))
         at = self.wait_log("the pod and the policy in a sync",
-                           r"cluster_pods=1 policies=1 invalid=0 pods=1 isolated_ingress=1 .*"
+                           r"cluster_pods=1 policies=1 invalid=0 .*pods=1 isolated_ingress=1 .*"
                            r"result=ok", at)
         table = run([*self.exec, "nft", "list", "table", "inet", "nftpolicy"]).stdout
         self.assertIn("10.244.1.10", table)
