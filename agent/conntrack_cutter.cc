@@ -32,10 +32,12 @@ conntrack::NodeAddresses node_addresses() {
   return out;
 }
 
-conntrack::Result<std::unique_ptr<ConntrackCutter>> ConntrackCutter::open() {
+conntrack::Result<std::unique_ptr<ConntrackCutter>> ConntrackCutter::open(
+    std::uint32_t quarantine_mark) {
   auto table = conntrack::KernelTable::open();
   if (!table) return table.error();
-  return std::unique_ptr<ConntrackCutter>(new ConntrackCutter(std::move(table).value()));
+  return std::unique_ptr<ConntrackCutter>(
+      new ConntrackCutter(std::move(table).value(), quarantine_mark));
 }
 
 void ConntrackCutter::note(const Change& change) {
@@ -55,13 +57,20 @@ ConnectionCutter::Report ConntrackCutter::cut(const nft::Program& current) {
   auto add = [&](const conntrack::Result<conntrack::RevokeReport>& r, const char* what) {
     if (r) {
       out.examined += r.value().examined;
-      out.deleted += r.value().deleted;
+      out.deleted += r.value().deleted + r.value().quarantined;
       out.time += r.value().time;
     } else {
       out.error += (out.error.empty() ? "" : "; ") + std::string(what) + r.error().to_string();
     }
   };
-  if (!scope.empty()) add(conntrack::revoke(current, *table_, scope, local), "revoking: ");
+  if (!scope.empty()) {
+    auto r = conntrack::revoke(
+        current, *table_, scope, local,
+        {.quarantine_mark = quarantine_mark_, .find_quarantined = quarantine_may_exist_});
+    // Complete when looked for, and when none could exist before; unknown after a failure.
+    quarantine_may_exist_ = !r || r.value().in_quarantine > 0;
+    add(r, "revoking: ");
+  }
   if (!released.empty()) {
     add(conntrack::remove_addresses(*table_, released), "deleting flows of released IPs: ");
   }

@@ -1,9 +1,12 @@
 // The agent's ConnectionCutter on the kernel's conntrack table (conntrack/): after every
-// applied change, the connections the new program denies are deleted (scope: what changed
-// between the two programs; everything when the previous program is unknown), and so are
-// the connections of this node's pod IPs that left their pods.
+// applied change, the connections the new program denies are cut (scope: what changed
+// between the two programs; everything when the previous program is unknown) — TCP entries
+// deleted, the others quarantined with the mark the program drops, and released when a later
+// program allows them again — and the connections of this node's pod IPs that left their
+// pods are deleted. Report::deleted counts entries deleted and quarantined.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <set>
 
@@ -16,17 +19,23 @@ namespace agent {
 
 class ConntrackCutter final : public ConnectionCutter {
  public:
-  // Opens the conntrack netlink socket in the current network namespace.
-  static conntrack::Result<std::unique_ptr<ConntrackCutter>> open();
+  // Opens the conntrack netlink socket in the current network namespace. `quarantine_mark`:
+  // compiler::Options::quarantine_mark of the programs it will be given (0: delete all).
+  static conntrack::Result<std::unique_ptr<ConntrackCutter>> open(std::uint32_t quarantine_mark);
 
   void note(const Change& change) override;
   bool pending() const override { return !scope_.empty() || !released_.empty(); }
   Report cut(const nft::Program& current) override;
 
  private:
-  explicit ConntrackCutter(std::unique_ptr<conntrack::KernelTable> table)
-      : table_(std::move(table)) {}
+  ConntrackCutter(std::unique_ptr<conntrack::KernelTable> table, std::uint32_t quarantine_mark)
+      : table_(std::move(table)), quarantine_mark_(quarantine_mark) {}
   std::unique_ptr<conntrack::KernelTable> table_;
+  std::uint32_t quarantine_mark_;
+  // Whether entries in quarantine may exist: each cut then also dumps them (one more walk of
+  // the kernel's table) to release those allowed again. At start, an earlier run of the
+  // agent may have left some.
+  bool quarantine_may_exist_ = true;
   conntrack::Scope scope_;             // noted, not cut yet
   std::set<common::IpAddr> released_;  // likewise
 };

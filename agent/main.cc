@@ -25,6 +25,20 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
+// "0x00800000" (hex) or "8388608" (decimal): one bit of the conntrack mark, or 0.
+std::optional<std::uint32_t> parse_mark(const std::string& text) {
+  const bool hex = text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+  const std::string digits = hex ? text.substr(2) : text;
+  const char* allowed = hex ? "0123456789abcdefABCDEF" : "0123456789";
+  if (digits.empty() || digits.size() > 10 ||
+      digits.find_first_not_of(allowed) != std::string::npos) {
+    return std::nullopt;
+  }
+  const unsigned long long value = std::stoull(digits, nullptr, hex ? 16 : 10);
+  if (value > 0xffffffffull || (value & (value - 1)) != 0) return std::nullopt;
+  return static_cast<std::uint32_t>(value);
+}
+
 void on_signal(int) {
   g_stop = true;
 }
@@ -44,7 +58,9 @@ struct Flags {
   std::string listen = ":9745";
   bool cleanup_on_exit = false;
   bool no_conntrack_cleanup = false;
+  bool no_table_monitor = false;
   int cut_interval_ms = 250;
+  std::string quarantine_mark = "0x00800000";
   std::string log_level = "info";
   std::string log_format = "text";
   int verbosity = 0;
@@ -93,8 +109,9 @@ int run(const Flags& f) {
   agent::Registry registry;
   agent::AgentMetrics metrics(registry);
   std::unique_ptr<agent::ConntrackCutter> cutter;
+  const std::uint32_t quarantine_mark = parse_mark(f.quarantine_mark).value_or(0);
   if (!f.no_conntrack_cleanup) {
-    auto c = agent::ConntrackCutter::open();
+    auto c = agent::ConntrackCutter::open(quarantine_mark);
     if (c) {
       cutter = std::move(c).value();
     } else {
@@ -108,13 +125,14 @@ int run(const Flags& f) {
                            {.node = f.node,
                             .compile = {.table = f.table,
                                         .allow_node_traffic = !f.judge_node_traffic,
+                                        .quarantine_mark = quarantine_mark,
                                         .counters = !f.no_counters},
                             .cut_interval = std::chrono::milliseconds(f.cut_interval_ms)},
                            log, &metrics, cutter.get());
   // Edits of our table by anyone else are seen as they happen and repaired at once (the
   // periodic read-back stays as a safety net).
   std::thread monitor;
-  if (!f.once) {
+  if (!f.once && !f.no_table_monitor) {
     auto m = nft::TableMonitor::open(f.table);
     if (m) {
       monitor = std::thread([m = std::move(m).value(), &enforcer, &nl = *nl, log, table = f.table] {
@@ -217,6 +235,21 @@ int main(int argc, char** argv) {
                  "Milliseconds between two conntrack cleanups at most (each walks the kernel's "
                  "whole conntrack hash); changes in between share one")
       ->check(CLI::Range(0, 60000))
+      ->capture_default_str();
+  app.add_flag("--no-table-monitor", f.no_table_monitor,
+               "Do not listen to nf_tables notifications: edits of the table by others are then "
+               "repaired at the next --resync-interval only");
+  app.add_option("--conntrack-quarantine-mark", f.quarantine_mark,
+                 "Conntrack mark bit (hex or decimal) of revoked connections of protocols other "
+                 "than TCP: instead of deleting their entries (a UDP answer in flight would "
+                 "open the flow again the other way), the agent sets this bit on them and the "
+                 "first rule of each base chain drops their packets; cleared when a change "
+                 "allows them again. The ct mark, not the packet mark kube-proxy and flannel "
+                 "use (0x4000, 0x8000): pick a bit no other component sets on conntrack "
+                 "entries. 0: delete them like TCP ones")
+      ->check([](const std::string& v) {
+        return parse_mark(v) ? std::string() : std::string("a single bit, or 0");
+      })
       ->capture_default_str();
   app.add_flag("--cleanup-on-exit", f.cleanup_on_exit,
                "Delete the table when stopping (default: SIGTERM leaves the rules in place, so "

@@ -150,6 +150,7 @@ class Builder {
   std::vector<const NetworkPolicy*> isolating(const Pod& pod, Direction d) const;
   void dispatch(const Pod& pod, Direction d);
   std::vector<nft::Rule> guard_rules(std::initializer_list<nft::Addr> fields) const;
+  std::vector<nft::Rule> quarantine_rules() const;
   void base_sets();
   void base_chains();
 
@@ -448,6 +449,18 @@ std::vector<nft::Rule> Builder::guard_rules(std::initializer_list<nft::Addr> fie
   return out;
 }
 
+// The quarantine (Options::quarantine_mark): packets of connections conntrack/ marked as
+// revoked are dropped, in both directions, before anything accepts established traffic. A
+// first packet has no mark: no verdict the evaluator gives changes.
+std::vector<nft::Rule> Builder::quarantine_rules() const {
+  if (options_.quarantine_mark == 0) return {};
+  const std::uint32_t bit = options_.quarantine_mark;
+  return {nft::Rule{.matches = {nft::CtMarkMatch{.mask = bit, .value = bit}},
+                    .statement = nft::Verdict::drop(),
+                    .counter = options_.counters,
+                    .comment = kQuarantineComment}};
+}
+
 // The sets the base chains use, empty: pods fill them in dispatch().
 void Builder::base_sets() {
   for (const char* name : {kIngressV4, kEgressV4, kIngressV6, kEgressV6}) {
@@ -477,7 +490,8 @@ void Builder::base_chains() {
   const nft::Rule ingress_v6 = vmap(nft::Family::ipv6, nft::Addr::daddr, kIngressV6);
   auto chain = [&](const char* name, nft::Hook hook, std::vector<nft::Rule> guard,
                    std::vector<nft::Rule> dispatch) {
-    std::vector<nft::Rule> rules{established};
+    std::vector<nft::Rule> rules = quarantine_rules();
+    rules.push_back(established);
     rules.insert(rules.end(), guard.begin(), guard.end());
     rules.insert(rules.end(), dispatch.begin(), dispatch.end());
     program_.put(nft::Chain{.name = name,
@@ -492,12 +506,12 @@ void Builder::base_chains() {
   // input: a pod talking to the node itself is egress of the pod.
   chain(kInputChain, nft::Hook::input, guard_rules({Addr::saddr}), {egress_v4, egress_v6});
   // output: the node talking to its pods, judged only when node traffic is not trusted. The
-  // guard is needed either way: a node server whose pod client was cut off must not revive
-  // the connection by pushing data.
+  // guard and the quarantine are needed either way: a node server whose pod client was cut
+  // off must not revive the connection by pushing data (or answering late).
   std::vector<nft::Rule> dispatch;
   if (!options_.allow_node_traffic) dispatch = {ingress_v4, ingress_v6};
   auto guard = guard_rules({Addr::daddr});
-  if (!guard.empty() || !dispatch.empty()) {
+  if (!guard.empty() || !dispatch.empty() || options_.quarantine_mark != 0) {
     chain(kOutputChain, nft::Hook::output, std::move(guard), std::move(dispatch));
   }
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -28,6 +29,10 @@ inline constexpr const char* kEgressV6 = "egress-v6";
 inline constexpr const char* kIsolatedV4 = "isolated-v4";
 inline constexpr const char* kIsolatedV6 = "isolated-v6";
 
+// The conntrack mark bit of connections revoked by quarantine (Options::quarantine_mark).
+inline constexpr std::uint32_t kDefaultQuarantineMark = 0x00800000;
+inline constexpr const char* kQuarantineComment = "revoked connection";
+
 struct Options {
   std::string table{nft::kDefaultTable};
   // Connections the node itself opens to its pods (kubelet probes) pass without ingress
@@ -41,6 +46,15 @@ struct Options {
   // the policy may allow it, and the client's packets then pass as its replies. The guard
   // makes a deleted connection stay dead; see README.md.
   bool midstream_guard = true;
+  // The quarantine: a conntrack mark bit (0: none). First in every base chain, before the
+  // established rule, `ct mark & BIT == BIT counter drop`. conntrack/ marks the entries of
+  // denied connections of protocols other than TCP with it instead of deleting them: deleted,
+  // a UDP flow whose answer is in flight comes back as a new entry server -> client that the
+  // policy may allow, and the client's datagrams then pass as its replies (the mid-stream
+  // guard covers TCP only). A marked entry keeps matching both directions and is dropped
+  // until it times out. It is the ct mark, not the packet mark (kube-proxy's 0x4000/0x8000,
+  // flannel's): choose a bit no other component sets on conntrack entries. See README.md.
+  std::uint32_t quarantine_mark = kDefaultQuarantineMark;
   // A counter on every drop rule, for metrics and `nft list` debugging.
   bool counters = true;
   int priority = 0;  // NF_IP_PRI_FILTER

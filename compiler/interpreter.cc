@@ -84,6 +84,8 @@ bool Machine::matches(const nft::Match& match) const {
         } else if constexpr (std::is_same_v<T, nft::TcpFlagsMatch>) {
           if (pkt_.l4proto != nft::kProtoTcp) return false;
           return ((pkt_.tcp_flags & m.mask) == m.value) != m.negate;
+        } else if constexpr (std::is_same_v<T, nft::CtMarkMatch>) {
+          return ((pkt_.ct_mark & m.mask) == m.value) != m.negate;
         } else {
           const auto& name = m.iface == nft::Iface::iifname ? pkt_.iifname : pkt_.oifname;
           return (name == m.name) != m.negate;

@@ -22,6 +22,7 @@ struct Packet {
   std::uint8_t l4proto = 6;
   std::optional<std::uint16_t> dport;  // absent: no transport header
   std::uint32_t ct_state = nft::kCtNew;
+  std::uint32_t ct_mark = 0;  // the connection's mark (0: none, or no entry)
   std::uint8_t tcp_flags = nft::kTcpSyn;
   std::string iifname;
   std::string oifname;

@@ -113,6 +113,18 @@ nlmsghdr* build_delete(char* buffer, const Entry& entry, std::uint32_t seq) {
   return nlh;
 }
 
+nlmsghdr* build_mark(char* buffer, const Entry& entry, std::uint32_t seq, MarkChange change) {
+  // No NLM_F_CREATE: the kernel updates the connection it finds by tuple (either direction)
+  // or answers ENOENT; it ignores CTA_ID here. Only the tuple and zone go with the mark: a
+  // CTA_STATUS without SEEN_REPLY or ASSURED would be refused (EBUSY).
+  nlmsghdr* nlh = header(buffer, IPCTNL_MSG_CT_NEW, NLM_F_ACK, seq, l3_of(entry.family));
+  nfct_nlmsg_build(nlh, identity(entry).get());
+  // ctnetlink_change_mark(): mark = (mark & ~CTA_MARK_MASK) ^ CTA_MARK.
+  mnl_attr_put_u32(nlh, CTA_MARK, htonl(change.value & change.mask));
+  mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(change.mask));
+  return nlh;
+}
+
 nlmsghdr* build_create(char* buffer, const Entry& entry, std::uint32_t seq,
                        std::uint32_t timeout_seconds) {
   nl::ConntrackPtr ct = identity(entry);

@@ -18,6 +18,9 @@ namespace conntrack::codec {
 nlmsghdr* build_delete(char* buffer, const Entry& entry, std::uint32_t seq);
 nlmsghdr* build_create(char* buffer, const Entry& entry, std::uint32_t seq,
                        std::uint32_t timeout_seconds);
+// One IPCTNL_MSG_CT_NEW without NLM_F_CREATE updating the mark of the existing connection
+// (zone + original tuple): CTA_MARK and CTA_MARK_MASK, applied by the kernel to its mark.
+nlmsghdr* build_mark(char* buffer, const Entry& entry, std::uint32_t seq, MarkChange change);
 
 // The part of `filter` the kernel applies: everything, except IPv6 address filters when
 // `ipv6_addresses` is false (then the family alone is sent).

@@ -66,6 +66,22 @@ Result<std::size_t> FakeTable::remove(const std::vector<Entry>& entries) {
   return removed;
 }
 
+Result<std::size_t> FakeTable::change_mark(const std::vector<Entry>& entries, MarkChange change) {
+  std::size_t changed = 0;
+  for (const Entry& target : entries) {
+    auto it = std::find_if(entries_.begin(), entries_.end(),
+                           [&](const Entry& e) { return e.same_connection(target); });
+    if (it == entries_.end()) {
+      ++stats_.already_gone;
+      continue;
+    }
+    it->mark = change.applied_to(it->mark);
+    ++changed;
+  }
+  stats_.marked += changed;
+  return changed;
+}
+
 bool FakeTable::filters_addresses(common::Family family) const {
   return family == common::Family::kV4 ? filters_v4_ : filters_v6_;
 }

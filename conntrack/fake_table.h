@@ -1,7 +1,8 @@
 // FakeTable: a conntrack table in memory for tests, with the kernel's behaviour where the
 // revoker depends on it: entries keyed by connection (zone, family, protocol, original
 // tuple) and refused twice (EEXIST), ids assigned on insert, deletes that honour the id and
-// count missing entries as already gone, and the DumpFilter semantics applied on dump
+// count missing entries as already gone, mark changes that do not look at the id (like the
+// kernel's update), and the DumpFilter semantics applied on dump
 // (address filters of both families "in the kernel", unlike this kernel's IPv6 filter).
 #pragma once
 
@@ -20,6 +21,7 @@ class FakeTable final : public Table {
 
   Status dump(const DumpFilter& filter, const std::function<void(const Entry&)>& visit) override;
   Result<std::size_t> remove(const std::vector<Entry>& entries) override;
+  Result<std::size_t> change_mark(const std::vector<Entry>& entries, MarkChange change) override;
   bool filters_addresses(common::Family family) const override;
   // Off by default, so that tests of the per-address plan see it; see report_size().
   std::optional<std::size_t> size_hint() const override {

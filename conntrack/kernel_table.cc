@@ -68,8 +68,8 @@ Status KernelTable::dump(const DumpFilter& filter, const std::function<void(cons
       messages);
 }
 
-Result<KernelTable::BatchResult> KernelTable::send(std::span<const Entry> entries, bool create,
-                                                   std::uint32_t timeout) {
+Result<KernelTable::BatchResult> KernelTable::send(std::span<const Entry> entries, const char* what,
+                                                   bool create, const Build& build) {
   BatchResult result;
   std::vector<char> buffer(std::min(entries.size(), options_.batch) * codec::kMaxMessage);
   for (std::size_t start = 0; start < entries.size(); start += options_.batch) {
@@ -77,11 +77,8 @@ Result<KernelTable::BatchResult> KernelTable::send(std::span<const Entry> entrie
     const std::uint32_t first_seq = socket_->take_seqs(n);
     std::size_t used = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      char* at = buffer.data() + used;
-      const Entry& e = entries[start + i];
-      const nlmsghdr* nlh =
-          create ? codec::build_create(at, e, first_seq + static_cast<std::uint32_t>(i), timeout)
-                 : codec::build_delete(at, e, first_seq + static_cast<std::uint32_t>(i));
+      const nlmsghdr* nlh = build(buffer.data() + used, entries[start + i],
+                                  first_seq + static_cast<std::uint32_t>(i));
       used += NLMSG_ALIGN(nlh->nlmsg_len);
     }
     auto acks = socket_->batch(std::span<const char>(buffer.data(), used), first_seq, n);
@@ -93,8 +90,8 @@ Result<KernelTable::BatchResult> KernelTable::send(std::span<const Entry> entrie
     if (acks.value().other > 0 || (create && acks.value().not_found > 0)) {
       const int error = acks.value().other > 0 ? acks.value().first_error : ENOENT;
       return nft::make_error(error == EEXIST ? nft::Errc::exists : nft::Errc::io,
-                             std::string(create ? "conntrack create" : "conntrack delete") + ": " +
-                                 std::strerror(error) + " " + acks.value().first_message);
+                             std::string("conntrack ") + what + ": " + std::strerror(error) + " " +
+                                 acks.value().first_message);
     }
     result.ok += acks.value().ok;
     result.not_found += acks.value().not_found;
@@ -103,7 +100,9 @@ Result<KernelTable::BatchResult> KernelTable::send(std::span<const Entry> entrie
 }
 
 Result<std::size_t> KernelTable::remove(const std::vector<Entry>& entries) {
-  auto result = send(entries, false, 0);
+  auto result = send(entries, "delete", false, [](char* at, const Entry& e, std::uint32_t seq) {
+    return codec::build_delete(at, e, seq);
+  });
   if (!result) {
     return result.error();
   }
@@ -112,8 +111,24 @@ Result<std::size_t> KernelTable::remove(const std::vector<Entry>& entries) {
   return result.value().ok;
 }
 
+Result<std::size_t> KernelTable::change_mark(const std::vector<Entry>& entries, MarkChange change) {
+  auto result = send(entries, "mark", false, [&](char* at, const Entry& e, std::uint32_t seq) {
+    return codec::build_mark(at, e, seq, change);
+  });
+  if (!result) {
+    return result.error();
+  }
+  stats_.marked += result.value().ok;
+  stats_.already_gone += result.value().not_found;
+  return result.value().ok;
+}
+
 Status KernelTable::insert(std::span<const Entry> entries, std::uint32_t timeout_seconds) {
-  return send(entries, true, timeout_seconds).status();
+  return send(entries, "create", true,
+              [&](char* at, const Entry& e, std::uint32_t seq) {
+                return codec::build_create(at, e, seq, timeout_seconds);
+              })
+      .status();
 }
 
 }  // namespace conntrack

@@ -1,5 +1,6 @@
 #include "conntrack/revoker.h"
 
+#include <optional>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
@@ -41,9 +42,11 @@ struct KeyHash {
 };
 
 // Per-address dumps for `wanted`, or whole families when the table cannot filter a family
-// by address or when there would be too many dumps.
+// by address or when there would be too many dumps; plus `extra` (another kernel-filtered
+// dump, one more walk) unless the whole table is dumped anyway.
 std::vector<DumpFilter> plan(const std::vector<std::pair<Field, IpAddr>>& wanted,
-                             const Table& table, const RevokeOptions& options) {
+                             const Table& table, const RevokeOptions& options,
+                             const std::optional<DumpFilter>& extra = std::nullopt) {
   std::vector<DumpFilter> per_address;
   std::set<Family> whole;
   for (const auto& [field, addr] : wanted) {
@@ -53,20 +56,22 @@ std::vector<DumpFilter> plan(const std::vector<std::pair<Field, IpAddr>>& wanted
       whole.insert(addr.family);
     }
   }
-  if (per_address.size() + whole.size() > options.max_filtered_dumps) {
+  const std::size_t more = extra ? 1 : 0;
+  if (per_address.size() + whole.size() + more > options.max_filtered_dumps) {
     for (const DumpFilter& f : per_address) whole.insert(*f.family);
     per_address.clear();
   }
   std::vector<DumpFilter> out;
   if (whole.size() == 2) return {DumpFilter{}};
   const auto size = table.size_hint();
-  if (per_address.size() + whole.size() > 1 && size && *size < options.whole_table_below) {
+  if (per_address.size() + whole.size() + more > 1 && size && *size < options.whole_table_below) {
     return {DumpFilter{}};
   }
   for (Family f : whole) out.push_back(DumpFilter{.family = f});
   for (const DumpFilter& f : per_address) {
     if (!whole.count(*f.family)) out.push_back(f);
   }
+  if (extra) out.push_back(*extra);
   return out;
 }
 
@@ -76,7 +81,7 @@ Status run_dumps(Table& table, const std::vector<DumpFilter>& dumps, RevokeRepor
   std::unordered_set<Key, KeyHash> seen;
   for (const DumpFilter& filter : dumps) {
     ++report.dumps;
-    report.whole_families = report.whole_families || !filter.address;
+    report.whole_families = report.whole_families || (!filter.address && filter.mark_mask == 0);
     Status s = table.dump(filter, [&](const Entry& e) {
       // An entry can only come twice from two dumps (both ends in the scope).
       if (dumps.size() == 1 || seen.insert(key_of(e)).second) {
@@ -99,6 +104,48 @@ Status delete_all(Table& table, const std::vector<Entry>& victims, RevokeReport&
   }
   report.delete_time = since(start);
   return Status::ok();
+}
+
+// What a revocation does with the entries it judged.
+struct Verdicts {
+  std::vector<Entry> remove;      // denied: deleted
+  std::vector<Entry> quarantine;  // denied, not TCP, not marked yet: marked
+  std::vector<Entry> release;     // allowed, marked: the mark cleared
+  std::size_t kept = 0;           // denied, in quarantine already: left so
+
+  void add(const Entry& e, bool allowed, std::uint32_t bit) {
+    const bool marked = bit != 0 && (e.mark & bit) == bit;
+    if (allowed) {
+      if (marked) release.push_back(e);
+    } else if (bit == 0 || e.l4proto == kProtoTcp) {
+      // The mid-stream guard keeps a deleted TCP connection dead.
+      remove.push_back(e);
+    } else if (marked) {
+      ++kept;
+    } else {
+      quarantine.push_back(e);
+    }
+  }
+};
+
+Status carry_out(Table& table, const Verdicts& v, std::uint32_t bit, RevokeReport& report) {
+  const Clock::time_point start = Clock::now();
+  report.denied = v.remove.size() + v.quarantine.size() + v.kept;
+  auto count = [](Result<std::size_t> r, std::size_t& into) {
+    if (r) into = r.value();
+    return r.status();
+  };
+  Status s = Status::ok();
+  if (!v.remove.empty()) s = count(table.remove(v.remove), report.deleted);
+  if (s && !v.quarantine.empty()) {
+    s = count(table.change_mark(v.quarantine, MarkChange::set(bit)), report.quarantined);
+  }
+  if (s && !v.release.empty()) {
+    s = count(table.change_mark(v.release, MarkChange::clear(bit)), report.released);
+  }
+  report.in_quarantine = v.kept + report.quarantined;
+  report.delete_time = since(start);
+  return s;
 }
 
 // What allowed() looks at: the first packet's addresses, protocol, port and state.
@@ -138,6 +185,8 @@ compiler::Packet first_packet(const Entry& entry, nft::Hook hook, const NodeAddr
       // An expected flow (FTP data, …) began as `related`, which the program accepts
       // with established traffic: it lives and dies with its master connection.
       .ct_state = (entry.status & kStatusExpected) != 0 ? nft::kCtRelated : nft::kCtNew,
+      // Whatever the entry carries now (the quarantine bit), its first packet had no mark.
+      .ct_mark = 0,
       .tcp_flags = nft::kTcpSyn,
       .saddr_local = local.contains(entry.orig.src),
       .daddr_local = local.contains(entry.destination())};
@@ -159,28 +208,36 @@ bool allowed(const nft::Program& program, const Entry& entry, const NodeAddresse
 std::vector<DumpFilter> plan_dumps(const Scope& scope, const Table& table,
                                    const RevokeOptions& options) {
   if (scope.everything) return {DumpFilter{}};
+  if (scope.empty()) return {};
   std::vector<std::pair<Field, IpAddr>> wanted;
   for (const IpAddr& a : scope.sources) wanted.emplace_back(Field::orig_src, a);
   for (const IpAddr& a : scope.destinations) wanted.emplace_back(Field::reply_src, a);
-  return plan(wanted, table, options);
+  std::optional<DumpFilter> quarantined;
+  if (const std::uint32_t bit = options.quarantine_mark; bit != 0 && options.find_quarantined) {
+    quarantined = DumpFilter{.mark = bit, .mark_mask = bit};
+  }
+  return plan(wanted, table, options, quarantined);
 }
 
 Result<RevokeReport> revoke(const nft::Program& program, Table& table, const Scope& scope,
                             const NodeAddresses& local, const RevokeOptions& options) {
   const Clock::time_point start = Clock::now();
   RevokeReport report;
-  std::vector<Entry> denied;
+  Verdicts verdicts;
   // The verdict depends on the first packet only: entries that differ by their source port
-  // alone (most of a table) are judged once.
-  std::unordered_map<Verdict, bool, VerdictHash> verdicts;
+  // alone (most of a table) are judged once. The first packet carries no mark: an entry in
+  // quarantine is judged by the policy, never by the quarantine rule.
+  std::unordered_map<Verdict, bool, VerdictHash> memo;
   Status s = run_dumps(table, plan_dumps(scope, table, options), report, [&](const Entry& e) {
-    auto [it, fresh] = verdicts.try_emplace(verdict_key(e), false);
+    auto [it, fresh] = memo.try_emplace(verdict_key(e), false);
     if (fresh) it->second = allowed(program, e, local);
-    if (!it->second) denied.push_back(e);
+    verdicts.add(e, it->second, options.quarantine_mark);
   });
   report.dump_time = since(start);
   if (!s) return s.error();
-  if (Status d = delete_all(table, denied, report); !d) return d.error();
+  if (Status d = carry_out(table, verdicts, options.quarantine_mark, report); !d) {
+    return d.error();
+  }
   report.time = since(start);
   return report;
 }

@@ -78,11 +78,13 @@ Names changed_chains(const Program& before, const Program& after, const Names& s
 }
 
 // Whether the rule can match the first packet of a flow as revocation models it: `ct state`
-// new (or related, for expected flows) and, for TCP, a bare SYN.
+// new (or related, for expected flows), no ct mark and, for TCP, a bare SYN.
 bool can_match_first_packet(const Rule& rule) {
   for (const nft::Match& m : rule.matches) {
     if (const auto* t = std::get_if<nft::TcpFlagsMatch>(&m)) {
       if (((nft::kTcpSyn & t->mask) == t->value) == t->negate) return false;
+    } else if (const auto* k = std::get_if<nft::CtMarkMatch>(&m)) {
+      if ((k->value == 0) == k->negate) return false;  // the first packet has mark 0
     } else if (const auto* c = std::get_if<nft::CtStateMatch>(&m)) {
       const bool is_new = ((c->states & nft::kCtNew) != 0) != c->negate;
       const bool related = ((c->states & nft::kCtRelated) != 0) != c->negate;

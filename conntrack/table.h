@@ -43,12 +43,24 @@ struct DumpFilter {
   }
 };
 
+// A change of the mark of existing entries, done by the kernel on the entry's current mark:
+// mark = (mark & ~mask) | value, `value` within `mask` (ctnetlink's CTA_MARK with
+// CTA_MARK_MASK): other bits of the mark are left alone, with no read-modify-write race.
+struct MarkChange {
+  std::uint32_t value = 0;
+  std::uint32_t mask = 0;
+  static MarkChange set(std::uint32_t bits) { return {bits, bits}; }
+  static MarkChange clear(std::uint32_t bits) { return {0, bits}; }
+  std::uint32_t applied_to(std::uint32_t mark) const { return (mark & ~mask) | (value & mask); }
+};
+
 struct TableStats {
   std::size_t dumps = 0;             // dump requests made
   std::size_t entries_received = 0;  // entries the kernel (or the fake) sent back
   std::size_t entries_visited = 0;   // of those, matching the filter (handed to the caller)
   std::size_t removed = 0;           // entries deleted
-  std::size_t already_gone = 0;      // delete requests for entries no longer there
+  std::size_t already_gone = 0;      // delete or mark requests for entries no longer there
+  std::size_t marked = 0;            // entries whose mark was changed
   std::size_t messages_sent = 0;     // netlink messages (KernelTable)
   std::size_t sendmsg_calls = 0;     // batches of them (KernelTable)
 };
@@ -66,6 +78,12 @@ class Table {
   // tuple after the dump is not touched. Returns how many were deleted; entries already
   // gone are not errors.
   virtual Result<std::size_t> remove(const std::vector<Entry>& entries) = 0;
+
+  // Changes the mark of entries, found by connection (zone, family, protocol, original
+  // tuple). Unlike remove(), the id is not checked: ctnetlink's update (IPCTNL_MSG_CT_NEW
+  // without NLM_F_CREATE) ignores CTA_ID. Returns how many entries were updated; entries
+  // already gone are not errors.
+  virtual Result<std::size_t> change_mark(const std::vector<Entry>& entries, MarkChange change) = 0;
 
   // Whether an address filter of this family is applied by the kernel itself. If not,
   // dump() still honours it, but by dumping the whole family and filtering in userspace,

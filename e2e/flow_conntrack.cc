@@ -54,6 +54,7 @@ CtEntry parse_ct_entry(const std::string& line) {
     if (k == "dst" && seen_dst < 2) dip[seen_dst++] = v;
     if (k == "sport" && seen_sport < 2) port[seen_sport++][0] = v;
     if (k == "dport" && seen_dport < 2) port[seen_dport++][1] = v;
+    if (k == "mark" && all_of(v, ::isdigit, "")) e.mark = static_cast<uint32_t>(std::stoul(v));
   }
   e.src = sip[0] + ":" + port[0][0];
   e.dst = dip[0] + ":" + port[0][1];

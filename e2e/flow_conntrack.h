@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,12 +14,20 @@
 
 namespace e2e {
 
+// The agents' default --conntrack-quarantine-mark (compiler::kDefaultQuarantineMark): the
+// ct mark bit of revoked connections of protocols other than TCP, whose entries are kept and
+// their packets dropped rather than deleted.
+inline constexpr std::uint32_t kQuarantineMark = 0x00800000;
+
 struct CtEntry {
   std::string proto;     // tcp, udp, ...
   std::string state;     // TCP state; empty for other protocols
   std::string src, dst;  // original direction, "ip:port"
   std::string reply_src, reply_dst;
+  std::uint32_t mark = 0;
   std::string line;  // as conntrack printed it
+
+  bool quarantined() const { return (mark & kQuarantineMark) != 0; }
 };
 
 struct CtEvent {

@@ -415,9 +415,11 @@ double FlowScenarios::check_allowed_undisturbed() {
   return t.longest;
 }
 
-// Denied flow i in every node: the first deletion of its entry after `after`, then no new
-// entry (a NEW event is an entry confirmed: a packet of the flow was accepted), and none in
-// `conntrack -L`. Adds the deletion times to `deleted_at`.
+// Denied flow i in every node: the first deletion of its entry after `after` — or, for UDP,
+// its quarantine (an UPDATE setting kQuarantineMark: the entry stays, its packets are
+// dropped) —, then no new entry (a NEW event is an entry confirmed: a packet of the flow was
+// accepted), and none in `conntrack -L` but entries in quarantine. Adds the times to
+// `deleted_at`.
 std::string FlowScenarios::pickup_problems(size_t i,
                                            const std::vector<std::vector<CtEvent>>& events,
                                            const std::vector<std::vector<CtEntry>>& tables,
@@ -433,7 +435,8 @@ std::string FlowScenarios::pickup_problems(size_t i,
     std::optional<TimePoint> destroyed;
     for (const auto& ev : events[k]) {
       if (ev.t <= after || !same_flow(ev.entry, proto, rec(i).local, server)) continue;
-      if (ev.type == "DESTROY" && !destroyed) {
+      const bool cut = ev.type == "DESTROY" || (ev.type == "UPDATE" && ev.entry.quarantined());
+      if (cut && !destroyed) {
         destroyed = ev.t;
         deleted_at.push_back(ev.t);
       } else if (ev.type == "NEW" && destroyed) {
@@ -444,11 +447,11 @@ std::string FlowScenarios::pickup_problems(size_t i,
     if (!destroyed) continue;
     revoked = true;
     for (const auto& e : tables[k]) {
-      if (same_flow(e, proto, rec(i).local, server))
+      if (same_flow(e, proto, rec(i).local, server) && !e.quarantined())
         bad += label + "conntrack -L on " + node + " has " + e.line;
     }
   }
-  if (!revoked) bad += label + "no node deleted its conntrack entry";
+  if (!revoked) bad += label + "no node deleted (or quarantined) its conntrack entry";
   return bad;
 }
 
@@ -468,15 +471,16 @@ void FlowScenarios::check_no_pickup(TimePoint after) {
       bad += pickup_problems(i, events, tables, after, deleted_at);
   }
   check(bad.empty(),
-        "denied flows: entries deleted, none created again (conntrack -E, conntrack -L)",
-        std::to_string(deleted_at.size()) + " entries deleted; events logged" + logged + bad);
+        "denied flows: entries deleted (TCP) or quarantined (UDP), none created again "
+        "(conntrack -E, conntrack -L)",
+        std::to_string(deleted_at.size()) + " entries cut; events logged" + logged + bad);
   std::vector<double> from_write, from_conv;
   for (TimePoint t : deleted_at) {
     from_write.push_back(seconds(t_write_, t));
     from_conv.push_back(seconds(t_conv_, t));
   }
-  figure("conntrack entries of denied flows deleted after the kubectl write: " +
-         p50_max(from_write) + "; after convergence: " + p50_max(from_conv));
+  figure("conntrack entries of denied flows cut after the kubectl write: " + p50_max(from_write) +
+         "; after convergence: " + p50_max(from_conv));
 }
 
 std::vector<double> FlowScenarios::counter(const std::string& name) const {

@@ -106,9 +106,9 @@ class Writer {
     nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, 1);
     nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, 2);
   }
-  void ct_state() {
+  void ct(std::uint32_t key) {
     nftnl_expr* e = add("ct");
-    nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
     nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, kReg);
   }
   void fib_type(Addr field) {
@@ -160,7 +160,7 @@ class Encoder {
   }
 
   void operator()(const CtStateMatch& m) {
-    w_.ct_state();
+    w_.ct(NFT_CT_STATE);
     if (m.negate) {
       w_.cmp_u32(true, m.states);  // nft: `ct state != a,b` compares the whole value
       return;
@@ -210,6 +210,12 @@ class Encoder {
     w_.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1);  // struct tcphdr: flags byte
     w_.bitwise(&m.mask, 1);
     w_.cmp_u8(m.negate, m.value);
+  }
+  void operator()(const CtMarkMatch& m) {
+    // The mark register holds a host-order u32, like `ct state`.
+    w_.ct(NFT_CT_MARK);
+    w_.bitwise(&m.mask, sizeof(m.mask));
+    w_.cmp_u32(m.negate, m.value);
   }
   void operator()(const IfnameMatch& m) {
     std::array<char, kIfnameSize> name{};

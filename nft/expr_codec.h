@@ -12,6 +12,7 @@
 //   fib saddr type local    fib saddr type; cmp eq|neq 2
 //   tcp flags & m == v      [meta l4proto tcp dependency]; payload th+13 1b; bitwise &m;
 //                           cmp eq|neq v
+//   ct mark & m == v        ct load mark; bitwise &m; cmp eq|neq v   (host byte order)
 //   iifname "x"             meta load iifname; cmp eq|neq 16 bytes
 //   counter                 counter
 //   accept/drop/jump …      immediate verdict

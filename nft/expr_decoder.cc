@@ -103,7 +103,7 @@ class Decoder {
       return immediate();
     }
     if (name == "ct") {
-      return ct_state();
+      return ct();
     }
     if (name == "meta") {
       return meta();
@@ -169,14 +169,29 @@ class Decoder {
     return Status::ok();
   }
 
-  Status ct_state() {
+  Status ct() {
     const nftnl_expr* e = peek();
-    if (nftnl_expr_get_u32(e, NFTNL_EXPR_CT_KEY) != NFT_CT_STATE ||
+    const std::uint32_t key = nftnl_expr_get_u32(e, NFTNL_EXPR_CT_KEY);
+    if ((key != NFT_CT_STATE && key != NFT_CT_MARK) ||
         nftnl_expr_get_u32(e, NFTNL_EXPR_CT_DREG) != NFT_REG_1 ||
         nftnl_expr_is_set(e, NFTNL_EXPR_CT_DIR)) {
-      return fail("ct expression other than `ct state`");
+      return fail("ct expression other than `ct state` or `ct mark`");
     }
     ++pos_;
+    return key == NFT_CT_STATE ? ct_state() : ct_mark();
+  }
+
+  Status ct_mark() {
+    auto mask = take_bitwise(4);
+    auto cmp = mask ? take_cmp() : std::nullopt;
+    if (!cmp || !as_u32(cmp->data)) {
+      return fail("ct mark comparison");
+    }
+    return add(
+        CtMarkMatch{.mask = *as_u32(*mask), .value = *as_u32(cmp->data), .negate = cmp->negate});
+  }
+
+  Status ct_state() {
     if (auto mask = take_bitwise(4)) {
       auto cmp = take_cmp();
       if (!cmp || !cmp->negate || !all_zero(cmp->data) || cmp->data.size() != 4) {

@@ -30,6 +30,14 @@ std::string hex(ByteSpan bytes) {
   return out;
 }
 
+// 0x00800000: nft lists a mark as 8 hex digits.
+std::string hex32(std::uint32_t value) {
+  const std::uint8_t be[4] = {
+      static_cast<std::uint8_t>(value >> 24), static_cast<std::uint8_t>(value >> 16),
+      static_cast<std::uint8_t>(value >> 8), static_cast<std::uint8_t>(value)};
+  return hex(be);
+}
+
 std::string render_proto(std::uint8_t proto) {
   switch (proto) {
     case kProtoTcp:
@@ -166,6 +174,9 @@ struct MatchRenderer {
   std::string operator()(const TcpFlagsMatch& m) const {
     return "tcp flags & " + render_flags(m.mask, true) + (m.negate ? " != " : " == ") +
            render_flags(m.value, true);
+  }
+  std::string operator()(const CtMarkMatch& m) const {
+    return "ct mark & " + hex32(m.mask) + (m.negate ? " != " : " == ") + hex32(m.value);
   }
   std::string operator()(const IfnameMatch& m) const {
     std::string keyword = m.iface == Iface::iifname ? "iifname " : "oifname ";

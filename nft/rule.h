@@ -96,6 +96,15 @@ struct TcpFlagsMatch {
   bool operator==(const TcpFlagsMatch&) const = default;
 };
 
+// `ct mark & 0x00800000 == 0x00800000`: (the connection's mark & mask) compared with value,
+// equal unless negated. Packets without a conntrack entry (untracked, invalid) have mark 0.
+struct CtMarkMatch {
+  std::uint32_t mask = 0;
+  std::uint32_t value = 0;
+  bool negate = false;
+  bool operator==(const CtMarkMatch&) const = default;
+};
+
 // `iifname "eth0"` / `oifname != "lo"`: exact interface name equality.
 struct IfnameMatch {
   Iface iface = Iface::iifname;
@@ -105,7 +114,7 @@ struct IfnameMatch {
 };
 
 using Match = std::variant<CtStateMatch, NfprotoMatch, L4protoMatch, AddrSetMatch, PortSetMatch,
-                           FibLocalMatch, TcpFlagsMatch, IfnameMatch>;
+                           FibLocalMatch, TcpFlagsMatch, IfnameMatch, CtMarkMatch>;
 
 // `ip daddr vmap @map`: the verdict of the map element whose key is the address; no
 // element, no verdict (the rule falls through). Implies `meta nfproto`.

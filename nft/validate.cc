@@ -157,6 +157,12 @@ struct MatchChecker {
     }
     return Status::ok();
   }
+  Status operator()(const CtMarkMatch& m) const {
+    if (m.mask == 0 || (m.value & ~m.mask) != 0) {
+      return invalid("ct mark value outside mask");
+    }
+    return Status::ok();
+  }
   Status operator()(const IfnameMatch& m) const { return check_ifname(m.name); }
 };
 

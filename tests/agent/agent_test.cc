@@ -12,25 +12,17 @@
 #include <string>
 #include <thread>
 
+#include "tests/agent/process.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Out {
-  int rc = -1;
-  std::string text;  // stdout and stderr
-};
-
-Out sh(const std::string& cmd) {
-  Out o;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return o;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) o.text.append(buf, n);
-  const int st = ::pclose(p);
-  o.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return o;
-}
+using agent_test::eventually;
+using agent_test::Out;
+using agent_test::sh;
+using agent_test::spawn;
+using agent_test::stop;
 
 class AgentTest : public testing::Test {
  protected:
@@ -117,21 +109,12 @@ TEST_F(AgentTest, TamperingIsRepairedAtTheNextSync) {
 
 TEST_F(AgentTest, WatchModeAppliesFileChangesAndStopsOnSigterm) {
   const std::string log = (dir_ / "agent.log").string();
-  const std::string cmd = "ip netns exec " + ns_ + " " + NFTPOLICY_AGENT +
-                          " --node node-1 --manifests " + (dir_ / "m").string() + " >" + log +
-                          " 2>&1";
-  const pid_t pid = ::fork();
+  const pid_t pid =
+      spawn("ip netns exec " + ns_ + " " + NFTPOLICY_AGENT + " --node node-1 --manifests " +
+            (dir_ / "m").string() + " >" + log + " 2>&1");
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
-    ::_exit(127);
-  }
   auto wait_for = [&](const std::string& needle) {
-    for (int i = 0; i < 100; ++i) {
-      if (list().text.find(needle) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
+    return eventually([&] { return list().text.find(needle) != std::string::npos; });
   };
   EXPECT_TRUE(wait_for("payments/api-from-shop")) << list().text;
   fs::remove(dir_ / "m" / "30-api-from-shop.yaml");
@@ -139,10 +122,7 @@ TEST_F(AgentTest, WatchModeAppliesFileChangesAndStopsOnSigterm) {
   for (int i = 0; i < 100 && list().text.find("api-from-shop") != std::string::npos; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(list().text.find("api-from-shop"), std::string::npos) << list().text;
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(stop(pid), 0);
   std::ifstream in(log);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_GE(std::count(text.begin(), text.end(), '\n'), 3) << text;
@@ -152,33 +132,19 @@ TEST_F(AgentTest, WatchModeAppliesFileChangesAndStopsOnSigterm) {
 }
 
 TEST_F(AgentTest, PeriodicResyncRepairsDrift) {
-  const std::string cmd = "exec ip netns exec " + ns_ + " " + NFTPOLICY_AGENT +
-                          " --node node-1 --resync-interval 1 --manifests " +
-                          (dir_ / "m").string() + " >/dev/null 2>&1";
-  const pid_t pid = ::fork();
+  // Without the table monitor, only the periodic read-back can notice.
+  const pid_t pid = spawn("ip netns exec " + ns_ + " " + NFTPOLICY_AGENT +
+                          " --node node-1 --resync-interval 1 --no-table-monitor --manifests " +
+                          (dir_ / "m").string() + " >/dev/null 2>&1");
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    ::_exit(127);
-  }
-  auto wait_until = [&](auto pred) {
-    for (int i = 0; i < 100; ++i) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  };
   const std::string element = "203.0.113.0/25";
-  EXPECT_TRUE(wait_until([&] { return list().text.find(element) != std::string::npos; }));
+  auto present = [&] { return list().text.find(element) != std::string::npos; };
+  EXPECT_TRUE(eventually(present));
   ASSERT_EQ(sh("ip netns exec " + ns_ + " nft flush set inet nftpolicy cidr-v4-ed86eda99fea").rc,
             0);
-  EXPECT_EQ(list().text.find(element), std::string::npos);
-  // No file changed: only the periodic read-back can notice.
-  EXPECT_TRUE(wait_until([&] { return list().text.find(element) != std::string::npos; }))
-      << list().text;
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  EXPECT_FALSE(present());
+  EXPECT_TRUE(eventually(present, std::chrono::seconds(5))) << list().text;
+  stop(pid);
 }
 
 TEST_F(AgentTest, JsonLogsCarryTheSyncFieldsAsMembers) {
@@ -193,21 +159,12 @@ TEST_F(AgentTest, JsonLogsCarryTheSyncFieldsAsMembers) {
 }
 
 TEST_F(AgentTest, EditsByOthersAreSeenAndRepairedWithoutWaitingForAResync) {
-  const std::string cmd = "exec ip netns exec " + ns_ + " " + NFTPOLICY_AGENT +
+  const pid_t pid = spawn("ip netns exec " + ns_ + " " + NFTPOLICY_AGENT +
                           " --node node-1 --resync-interval 0 --listen-address '' --manifests " +
-                          (dir_ / "m").string() + " >" + (dir_ / "log").string() + " 2>&1";
-  const pid_t pid = ::fork();
+                          (dir_ / "m").string() + " >" + (dir_ / "log").string() + " 2>&1");
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    ::_exit(127);
-  }
-  auto wait_until = [&](auto pred) {
-    for (int i = 0; i < 100; ++i) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
+  auto wait_until = [](const std::function<bool()>& pred) {
+    return eventually(pred, std::chrono::seconds(2));
   };
   const std::string element = "203.0.113.0/25";
   ASSERT_TRUE(wait_until([&] { return list().text.find(element) != std::string::npos; }));
@@ -219,9 +176,7 @@ TEST_F(AgentTest, EditsByOthersAreSeenAndRepairedWithoutWaitingForAResync) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
   ASSERT_EQ(sh("ip netns exec " + ns_ + " nft insert rule inet nftpolicy forward accept").rc, 0);
   EXPECT_TRUE(wait_until([&] { return list().text == clean; })) << list().text;
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  stop(pid);
   std::ifstream in(dir_ / "log");
   const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(log.find("changed by another process"), std::string::npos) << log;
@@ -235,9 +190,31 @@ TEST(AgentCli, UsageErrorsExitTwo) {
                std::string(NFTPOLICY_AGENT) + " --node n1")
                 .rc,
             2);
+  // The quarantine mark is one bit (hex or decimal), or 0.
+  for (const char* mark : {"0x3", "12", "0x100000000", "x", ""}) {
+    EXPECT_EQ(sh(std::string(NFTPOLICY_AGENT) + " --node n1 --manifests x " +
+                 "--conntrack-quarantine-mark '" + mark + "'")
+                  .rc,
+              2)
+        << mark;
+  }
   const auto help = sh(std::string(NFTPOLICY_AGENT) + " --help");
   EXPECT_EQ(help.rc, 0);
   EXPECT_NE(help.text.find("--once"), std::string::npos);
+  EXPECT_NE(help.text.find("--conntrack-quarantine-mark"), std::string::npos);
+}
+
+// The quarantine rule heads every base chain with the flag's bit; 0 leaves it out.
+TEST_F(AgentTest, TheQuarantineMarkFlagSetsTheRule) {
+  ASSERT_EQ(agent("--once").rc, 0);
+  EXPECT_NE(list().text.find("ct mark & 0x00800000 == 0x00800000 counter packets 0 bytes 0 drop "
+                             "comment \"revoked connection\""),
+            std::string::npos)
+      << list().text;
+  ASSERT_EQ(agent("--once --conntrack-quarantine-mark 16").rc, 0);
+  EXPECT_NE(list().text.find("ct mark & 0x00000010 == 0x00000010"), std::string::npos);
+  ASSERT_EQ(agent("--once --conntrack-quarantine-mark 0").rc, 0);
+  EXPECT_EQ(list().text.find("ct mark"), std::string::npos) << list().text;
 }
 
 }  // namespace

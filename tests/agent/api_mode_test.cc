@@ -15,33 +15,17 @@
 #include <string>
 #include <thread>
 
+#include "tests/agent/process.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Out {
-  int rc = -1;
-  std::string text;
-};
-
-Out sh(const std::string& cmd) {
-  Out o;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return o;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) o.text.append(buf, n);
-  const int st = ::pclose(p);
-  o.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return o;
-}
+using agent_test::Out;
+using agent_test::sh;
 
 bool eventually(const std::function<bool()>& pred, int seconds = 10) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return agent_test::eventually(pred, std::chrono::seconds(seconds), std::chrono::milliseconds(50));
 }
 
 class ApiModeTest : public testing::Test {
@@ -77,13 +61,7 @@ class ApiModeTest : public testing::Test {
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
   static pid_t spawn(const std::string& cmd, const fs::path& log) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      const std::string full = "exec " + cmd + " >" + log.string() + " 2>&1";
-      ::execl("/bin/sh", "sh", "-c", full.c_str(), nullptr);
-      ::_exit(127);
-    }
-    return pid;
+    return agent_test::spawn(cmd + " >" + log.string() + " 2>&1");
   }
   void start_agent(const std::string& extra = "") {
     agent_ = spawn(in_ns(std::string(NFTPOLICY_AGENT) + " --node n1 --kubeconfig " +
@@ -92,11 +70,9 @@ class ApiModeTest : public testing::Test {
                    dir_ / "agent.log");
   }
   int stop_agent() {
-    ::kill(agent_, SIGTERM);
-    int status = 0;
-    ::waitpid(agent_, &status, 0);
+    const int rc = agent_test::stop(agent_);
     agent_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return rc;
   }
   // An HTTP request from inside the namespace: "<status>\n<body>".
   std::string http(const std::string& method, const std::string& url,

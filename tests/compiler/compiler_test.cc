@@ -147,8 +147,8 @@ TEST(Compiler, HostNetworkFinishedAndAddresslessPodsAreLeftOut) {
   }
 }
 
-// By default the output chain only holds the mid-stream guard: nothing dispatches the
-// node's own connections to its pods' ingress chains.
+// By default the output chain only holds the quarantine and the mid-stream guard: nothing
+// dispatches the node's own connections to its pods' ingress chains.
 bool dispatches(const nft::Chain& chain) {
   return std::any_of(chain.rules.begin(), chain.rules.end(), [](const nft::Rule& r) {
     return std::holds_alternative<nft::VmapDispatch>(r.statement);
@@ -161,9 +161,9 @@ TEST(Compiler, NodeTrafficIsJudgedOnlyWhenAsked) {
   const auto trusted = compile(load(y), "n1").program;
   ASSERT_NE(trusted.find_chain(compiler::kOutputChain), nullptr);
   EXPECT_FALSE(dispatches(*trusted.find_chain(compiler::kOutputChain)));
-  EXPECT_EQ(
-      compile(load(y), "n1", {.midstream_guard = false}).program.find_chain(compiler::kOutputChain),
-      nullptr);
+  EXPECT_EQ(compile(load(y), "n1", {.midstream_guard = false, .quarantine_mark = 0})
+                .program.find_chain(compiler::kOutputChain),
+            nullptr);
   const auto judged = compile(load(y), "n1", {.allow_node_traffic = false}).program;
   ASSERT_NE(judged.find_chain(compiler::kOutputChain), nullptr);
   EXPECT_TRUE(dispatches(*judged.find_chain(compiler::kOutputChain)));

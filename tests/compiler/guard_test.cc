@@ -77,8 +77,12 @@ TEST(MidstreamGuard, RulesComeRightAfterTheEstablishedRule) {
     SCOPED_TRACE(name);
     const nft::Chain* chain = p.find_chain(name);
     ASSERT_NE(chain, nullptr);
-    ASSERT_GT(chain->rules.size(), guards);
-    for (std::size_t i = 1; i <= guards; ++i) {
+    // The quarantine rule, the established rule, then the guard.
+    const std::size_t established = 1;
+    ASSERT_GT(chain->rules.size(), established + guards);
+    EXPECT_EQ(nft::render_rule(chain->rules[established]),
+              "ct state established,related,untracked accept");
+    for (std::size_t i = established + 1; i <= established + guards; ++i) {
       const auto& rule = chain->rules[i];
       EXPECT_EQ(rule.statement, nft::Statement{nft::Verdict::drop()}) << nft::render_rule(rule);
       EXPECT_TRUE(std::holds_alternative<nft::TcpFlagsMatch>(rule.matches.at(1)));
@@ -166,7 +170,12 @@ TEST(MidstreamGuard, UdpIsNotGuarded) {
 TEST(MidstreamGuard, CanBeTurnedOff) {
   const nft::Program p = program({.midstream_guard = false});
   EXPECT_EQ(p.find_set(compiler::kIsolatedV4), nullptr);
-  EXPECT_EQ(p.find_chain(compiler::kOutputChain), nullptr);
+  // The output chain stays for the quarantine alone.
+  ASSERT_NE(p.find_chain(compiler::kOutputChain), nullptr);
+  EXPECT_EQ(p.find_chain(compiler::kOutputChain)->rules.size(), 2u);
+  EXPECT_EQ(
+      program({.midstream_guard = false, .quarantine_mark = 0}).find_chain(compiler::kOutputChain),
+      nullptr);
   // The trap is then open: the server's push is a new flow its policy allows.
   EXPECT_TRUE(compiler::run(p, packet(kCases[3])).accepted);
 }

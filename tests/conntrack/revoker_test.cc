@@ -1,6 +1,7 @@
-// The revoker on fake tables: it deletes exactly the entries the new program denies — judged
+// The revoker on fake tables: it cuts exactly the entries the new program denies — judged
 // as the first packet of their flow, after DNAT, on the hook the kernel would use — and
-// never an allowed one, whatever the dumps it chose.
+// never an allowed one, whatever the dumps it chose. Cut means deleted for TCP, quarantined
+// (marked) for the others: quarantine_test.cc has the details.
 #include "conntrack/revoker.h"
 
 #include <gtest/gtest.h>
@@ -39,27 +40,44 @@ FakeTable table_of_cases() {
   return t;
 }
 
-// What must remain: every allowed entry, untouched.
+constexpr std::uint32_t kBit = compiler::kDefaultQuarantineMark;
+
+// Denied TCP entries are gone, other denied entries carry the quarantine bit, allowed ones
+// are untouched.
 void expect_only_allowed_left(const FakeTable& t) {
   for (const Case& c : cases()) {
-    const bool present = std::any_of(t.all().begin(), t.all().end(),
-                                     [&](const Entry& e) { return e.same_connection(c.entry); });
-    EXPECT_EQ(present, !c.denied) << c.what;
+    const auto it = std::find_if(t.all().begin(), t.all().end(),
+                                 [&](const Entry& e) { return e.same_connection(c.entry); });
+    const bool deleted = c.denied && c.entry.l4proto == kTcp;
+    EXPECT_EQ(it == t.all().end(), deleted) << c.what;
+    if (it != t.all().end()) {
+      EXPECT_EQ(it->mark, c.denied ? kBit : 0u) << c.what;
+    }
   }
 }
 
-TEST(Revoker, DeletesExactlyWhatTheNewProgramDenies) {
+std::size_t denied_tcp() {
+  const auto all = cases();
+  return static_cast<std::size_t>(std::count_if(
+      all.begin(), all.end(), [](const Case& c) { return c.denied && c.entry.l4proto == kTcp; }));
+}
+
+TEST(Revoker, CutsExactlyWhatTheNewProgramDenies) {
   const nft::Program after = conntrack_test::compile(kPods + kPolicies, "n1");
   FakeTable t = table_of_cases();
   auto report = conntrack::revoke(after, t, Scope::all(), kNode);
   ASSERT_TRUE(report.is_ok()) << report.error().to_string();
   EXPECT_EQ(report.value().examined, cases().size());
   EXPECT_EQ(report.value().denied, denied_cases());
-  EXPECT_EQ(report.value().deleted, denied_cases());
+  EXPECT_EQ(report.value().deleted, denied_tcp());
+  EXPECT_EQ(report.value().quarantined, denied_cases() - denied_tcp());  // UDP, SCTP, ICMP
   EXPECT_EQ(report.value().dumps, 1u);
   expect_only_allowed_left(t);
-  // Revoking again finds nothing more to do.
-  EXPECT_EQ(conntrack::revoke(after, t, Scope::all(), kNode).value().deleted, 0u);
+  // Revoking again finds nothing more to do; the quarantined entries stay so.
+  const auto again = conntrack::revoke(after, t, Scope::all(), kNode).value();
+  EXPECT_EQ(again.deleted + again.quarantined + again.released, 0u);
+  EXPECT_EQ(again.in_quarantine, denied_cases() - denied_tcp());
+  expect_only_allowed_left(t);
 }
 
 TEST(Revoker, TheScopeOfTheChangeFindsTheSameEntriesWithFilteredDumps) {
@@ -71,11 +89,16 @@ TEST(Revoker, TheScopeOfTheChangeFindsTheSameEntriesWithFilteredDumps) {
                           .destinations = {ip("10.244.1.20"), ip("fd00:1::20")}}));
   FakeTable t = table_of_cases();
   auto report = conntrack::revoke(after, t, scope, kNode).value();
-  EXPECT_EQ(report.dumps, 3u);
+  EXPECT_EQ(report.dumps, 4u);  // 3 addresses, and the entries in quarantine (by mark)
   EXPECT_FALSE(report.whole_families);
   EXPECT_LT(report.examined, cases().size());  // web <-> outside, client -> db: not looked at
-  EXPECT_EQ(report.deleted, denied_cases());
+  EXPECT_EQ(report.deleted + report.quarantined, denied_cases());
   expect_only_allowed_left(t);
+  // Known to hold no entry in quarantine: no dump by mark.
+  FakeTable u = table_of_cases();
+  auto lean = conntrack::revoke(after, u, scope, kNode, {.find_quarantined = false}).value();
+  EXPECT_EQ(lean.dumps, 3u);
+  EXPECT_EQ(lean.deleted + lean.quarantined, denied_cases());
 }
 
 TEST(Revoker, AllowedEntriesAreNeverTouched) {
@@ -106,11 +129,15 @@ TEST(Revoker, ASmallTableIsDumpedOnceWhole) {
   t.report_size(true);
   EXPECT_EQ(conntrack::plan_dumps(scope, t), (std::vector<conntrack::DumpFilter>{{}}));
   const conntrack::RevokeOptions tiny{.whole_table_below = 1};
-  EXPECT_EQ(conntrack::plan_dumps(scope, t, tiny).size(), 2u);
+  EXPECT_EQ(conntrack::plan_dumps(scope, t, tiny).size(), 3u);  // 2 addresses, the quarantine
   const Scope one{.sources = {ip("10.244.1.50")}};
-  EXPECT_EQ(conntrack::plan_dumps(one, t).size(), 1u);  // one filtered dump is one walk too
-  EXPECT_EQ(conntrack::plan_dumps(one, t)[0].address.has_value(), true);
-  EXPECT_EQ(conntrack::revoke(after, t, scope, kNode).value().deleted, denied_cases());
+  // One filtered dump is one walk too; with the dump by mark, two are one too many.
+  const conntrack::RevokeOptions lean{.find_quarantined = false};
+  EXPECT_EQ(conntrack::plan_dumps(one, t, lean).size(), 1u);
+  EXPECT_EQ(conntrack::plan_dumps(one, t, lean)[0].address.has_value(), true);
+  EXPECT_EQ(conntrack::plan_dumps(one, t), (std::vector<conntrack::DumpFilter>{{}}));
+  const auto report = conntrack::revoke(after, t, scope, kNode).value();
+  EXPECT_EQ(report.deleted + report.quarantined, denied_cases());
 }
 
 TEST(Revoker, WideScopesAndUnfilterableFamiliesDumpWholeFamilies) {
@@ -121,9 +148,11 @@ TEST(Revoker, WideScopesAndUnfilterableFamiliesDumpWholeFamilies) {
     FakeTable t = table_of_cases();
     t.set_filters_addresses(common::Family::kV6, false);  // like KernelTable
     const auto plan = conntrack::plan_dumps(scope, t);
-    ASSERT_EQ(plan.size(), 3u);
+    ASSERT_EQ(plan.size(), 4u);
     EXPECT_EQ(plan[0], (conntrack::DumpFilter{.family = common::Family::kV6}));
-    EXPECT_EQ(conntrack::revoke(after, t, scope, kNode).value().deleted, denied_cases());
+    EXPECT_EQ(plan[3], (conntrack::DumpFilter{.mark = kBit, .mark_mask = kBit}));
+    const auto report = conntrack::revoke(after, t, scope, kNode).value();
+    EXPECT_EQ(report.deleted + report.quarantined, denied_cases());
     expect_only_allowed_left(t);
   }
   {
@@ -133,7 +162,7 @@ TEST(Revoker, WideScopesAndUnfilterableFamiliesDumpWholeFamilies) {
     auto report = conntrack::revoke(after, t, scope, kNode, narrow).value();
     EXPECT_TRUE(report.whole_families);
     EXPECT_EQ(report.examined, cases().size());
-    EXPECT_EQ(report.deleted, denied_cases());
+    EXPECT_EQ(report.deleted + report.quarantined, denied_cases());
     expect_only_allowed_left(t);
   }
 }

@@ -155,6 +155,20 @@ TEST(ScopeOfChange, ExactAddressSetsInBaseChainsGiveTheirElements) {
   q = p;
   q.sets.at("hosts").elements.insert(Element::ipv4("10.0.0.7").value());
   EXPECT_TRUE(scope_of_change(p, q).empty());
+  // Nor does one that needs a ct mark bit (a first packet has none) …
+  Rule marked = lookup;
+  marked.matches.insert(marked.matches.begin(),
+                        nft::CtMarkMatch{.mask = 0x00800000, .value = 0x00800000});
+  p = base_with({marked});
+  q = p;
+  q.sets.at("hosts").elements.insert(Element::ipv4("10.0.0.7").value());
+  EXPECT_TRUE(scope_of_change(p, q).empty());
+  // … but one that needs the bit clear does.
+  marked.matches.front() = nft::CtMarkMatch{.mask = 0x00800000, .value = 0};
+  p = base_with({marked});
+  q = p;
+  q.sets.at("hosts").elements.insert(Element::ipv4("10.0.0.7").value());
+  EXPECT_EQ(scope_of_change(p, q), (Scope{.destinations = {ip("10.0.0.7")}}));
 }
 
 }  // namespace

@@ -61,7 +61,7 @@ TEST(DiffTest, FromEmptyCreatesTableFirst) {
   EXPECT_EQ(tx.count(OpKind::add_chain), 5u);
   EXPECT_EQ(tx.count(OpKind::add_set), 7u);
   EXPECT_EQ(tx.count(OpKind::add_elements), 7u);
-  EXPECT_EQ(tx.count(OpKind::add_rule), 16u);
+  EXPECT_EQ(tx.count(OpKind::add_rule), 17u);
   EXPECT_EQ(tx.count(OpKind::delete_chain) + tx.count(OpKind::delete_set), 0u);
   // Creation order: chains, then sets, then elements, then rules.
   std::vector<OpKind> k = kinds(tx);

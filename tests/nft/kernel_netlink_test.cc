@@ -257,6 +257,8 @@ TEST(KernelNetlinkTest, ForeignContentIsDriftNotACrash) {
   Program p = small_program();
   ASSERT_TRUE(k->apply(diff(Program{}, p)).is_ok());
   ASSERT_EQ(ns->nft("add rule inet nftpolicy pod-a meta mark 0x1 drop").status, 0);
+  // A whole-mark comparison (no bitwise): not a CtMarkMatch as we encode it.
+  ASSERT_EQ(ns->nft("add rule inet nftpolicy pod-a ct mark 0x00800000 drop").status, 0);
   ASSERT_EQ(ns->nft("add set inet nftpolicy timed '{ type ipv4_addr; timeout 1h; }'").status, 0);
   auto dumped = k->dump(p.table);
   ASSERT_FALSE(dumped.is_ok());
@@ -264,7 +266,7 @@ TEST(KernelNetlinkTest, ForeignContentIsDriftNotACrash) {
   EXPECT_NE(dumped.error().message.find("pod-a"), std::string::npos) << dumped.error().message;
   auto read = k->read_table(p.table);
   ASSERT_TRUE(read.is_ok());
-  EXPECT_EQ(read.value().foreign.size(), 2u);
+  EXPECT_EQ(read.value().foreign.size(), 3u);
   EXPECT_EQ(read.value().tainted,
             (std::vector<ObjectRef>{ObjectRef::set("timed"), ObjectRef::chain("pod-a")}));
   // Everything else decodes as it was; flushing the tainted chain repairs it.

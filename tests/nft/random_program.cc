@@ -127,7 +127,7 @@ Match random_match(Rng& rng) {
   auto family = chance(rng, 0.5) ? Family::ipv4 : Family::ipv6;
   auto field = chance(rng, 0.5) ? Addr::saddr : Addr::daddr;
   bool negate = chance(rng, 0.2);
-  switch (pick(rng, 8)) {
+  switch (pick(rng, 9)) {
     case 0:
       return CtStateMatch{.states = static_cast<std::uint32_t>(1 + pick(rng, 15)),
                           .negate = negate};
@@ -145,6 +145,11 @@ Match random_match(Rng& rng) {
       return FibLocalMatch{.field = field, .negate = negate};
     case 6:
       return TcpFlagsMatch{.mask = kTcpSyn | kTcpAck, .value = kTcpSyn, .negate = negate};
+    case 7: {
+      const std::uint32_t mask = chance(rng, 0.5) ? 0x00800000u : 0xffff0000u;
+      return CtMarkMatch{
+          .mask = mask, .value = chance(rng, 0.5) ? mask & 0x00810000u : 0, .negate = negate};
+    }
     default:
       return IfnameMatch{.iface = chance(rng, 0.5) ? Iface::iifname : Iface::oifname,
                          .name = chance(rng, 0.5) ? "eth0" : "cni0",

@@ -87,6 +87,18 @@ INSTANTIATE_TEST_SUITE_P(
                  rule({TcpFlagsMatch{.mask = kTcpSyn | kTcpAck, .value = kTcpSyn | kTcpAck}},
                       Verdict::accept()),
                  "tcp flags & (syn | ack) == (syn | ack) accept"},
+        RuleCase{
+            "ct_mark_quarantine",
+            counted(rule({CtMarkMatch{.mask = 0x00800000, .value = 0x00800000}}, Verdict::drop()),
+                    "revoked connection"),
+            "ct mark & 0x00800000 == 0x00800000 counter drop comment \"revoked connection\""},
+        RuleCase{
+            "ct_mark_not",
+            rule({CtMarkMatch{.mask = 0xff00, .value = 0x1200, .negate = true}}, Verdict::accept()),
+            "ct mark & 0x0000ff00 != 0x00001200 accept"},
+        RuleCase{"ct_mark_zero",
+                 rule({CtMarkMatch{.mask = 0xffffffff, .value = 0}}, Verdict::accept()),
+                 "ct mark & 0xffffffff == 0x00000000 accept"},
         RuleCase{"iifname", rule({IfnameMatch{.name = "eth0"}}, Verdict::accept()),
                  "iifname \"eth0\" accept"},
         RuleCase{"oifname_not",

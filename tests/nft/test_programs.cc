@@ -70,9 +70,15 @@ void add_base_chains(Program& p) {
               .rules = {established, rule({CtStateMatch{.states = kCtInvalid}}, Verdict::drop()),
                         rule({}, VmapDispatch{.family = Family::ipv4, .map = "ingress-v4"}),
                         rule({}, VmapDispatch{.family = Family::ipv6, .map = "ingress-v6"})}});
+  Rule quarantine = rule({CtMarkMatch{.mask = 0x00800000, .value = 0x00800000}}, Verdict::drop());
+  quarantine.counter = true;
+  quarantine.comment = "revoked connection";
   p.put(Chain{.name = "input",
               .base = BaseChain{.hook = Hook::input, .priority = -5},
-              .rules = {rule({FibLocalMatch{.field = Addr::saddr}}, Verdict::accept()),
+              .rules = {quarantine,
+                        rule({CtMarkMatch{.mask = 0xff, .value = 0x12, .negate = true},
+                              FibLocalMatch{.field = Addr::saddr}},
+                             Verdict::accept()),
                         rule({IfnameMatch{.name = "lo"}}, Verdict::accept())}});
   p.put(Chain{.name = "output",
               .base = BaseChain{.hook = Hook::output, .priority = 10, .policy = ChainPolicy::drop},

@@ -154,6 +154,18 @@ INSTANTIATE_TEST_SUITE_P(
                                               Verdict::drop()));
                   },
                   Errc::invalid},
+        BreakCase{"ct_mark_value_outside_mask",
+                  [](Program& p) {
+                    chain(p, "pod-a")
+                        .rules.push_back(
+                            rule({CtMarkMatch{.mask = 0x10, .value = 0x11}}, Verdict::drop()));
+                  },
+                  Errc::invalid},
+        BreakCase{"ct_mark_no_mask",
+                  [](Program& p) {
+                    chain(p, "pod-a").rules.push_back(rule({CtMarkMatch{}}, Verdict::drop()));
+                  },
+                  Errc::invalid},
         BreakCase{"ifname_too_long",
                   [](Program& p) {
                     chain(p, "pod-a")
