@@ -4,6 +4,8 @@
 // in static mode, from manifests on disk. Every change is compiled and applied as the
 // difference to what the kernel holds, in one atomic netlink batch. Wiring only: the work
 // is done by the libraries (watch/, compiler/, nft/, conntrack/) and the classes of agent/.
+#include <pplx/threadpool.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
@@ -60,6 +62,7 @@ struct Flags {
   bool no_conntrack_cleanup = false;
   bool no_table_monitor = false;
   int cut_interval_ms = 250;
+  int http_threads = 1;
   std::string quarantine_mark = "0x00800000";
   std::string log_level = "info";
   std::string log_format = "text";
@@ -97,6 +100,10 @@ int run_api(const Flags& f, agent::Enforcer& enforcer, agent::Registry& registry
 }
 
 int run(const Flags& f) {
+  // Before any HTTP client or listener exists. Only I/O runs there (the watch streams, the
+  // endpoints): every extra thread only adds wake-ups and context switches (CPU under pod
+  // churn, P6: 0.094 cores with cpprestsdk's default 40, 0.042 with 1).
+  crossplat::threadpool::initialize_with_threads(static_cast<std::size_t>(f.http_threads));
   agent::setup_logging(f.log_format, f.log_level, f.verbosity);
   auto log = spdlog::get("agent");
   auto opened = nft::KernelNetlink::open();
@@ -250,6 +257,11 @@ int main(int argc, char** argv) {
       ->check([](const std::string& v) {
         return parse_mark(v) ? std::string() : std::string("a single bit, or 0");
       })
+      ->capture_default_str();
+  app.add_option("--http-threads", f.http_threads,
+                 "Threads of the HTTP client (watch streams) and of the endpoints; our own "
+                 "threads do the work, these only move bytes")
+      ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app.add_flag("--cleanup-on-exit", f.cleanup_on_exit,
                "Delete the table when stopping (default: SIGTERM leaves the rules in place, so "
