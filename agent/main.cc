@@ -4,8 +4,6 @@
 // in static mode, from manifests on disk. Every change is compiled and applied as the
 // difference to what the kernel holds, in one atomic netlink batch. Wiring only: the work
 // is done by the libraries (watch/, compiler/, nft/, conntrack/) and the classes of agent/.
-#include <pplx/threadpool.h>
-
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
@@ -103,7 +101,7 @@ int run(const Flags& f) {
   // Before any HTTP client or listener exists. Only I/O runs there (the watch streams, the
   // endpoints): every extra thread only adds wake-ups and context switches (CPU under pod
   // churn, P6: 0.094 cores with cpprestsdk's default 40, 0.042 with 1).
-  crossplat::threadpool::initialize_with_threads(static_cast<std::size_t>(f.http_threads));
+  watch::set_http_threads(static_cast<std::size_t>(f.http_threads));
   agent::setup_logging(f.log_format, f.log_level, f.verbosity);
   auto log = spdlog::get("agent");
   auto opened = nft::KernelNetlink::open();

@@ -3,6 +3,7 @@
 #include <cpprest/http_client.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <pplx/threadpool.h>
 
 #include <atomic>
 #include <boost/asio/ssl.hpp>
@@ -156,6 +157,10 @@ Result<HttpResponse> HttpTransport::get(const std::string& target) {
   } catch (const std::exception& e) {
     return impl_->failure(e);
   }
+}
+
+void set_http_threads(std::size_t n) {
+  crossplat::threadpool::initialize_with_threads(n);
 }
 
 Result<HttpResponse> HttpTransport::stream(const std::string& target,

@@ -23,6 +23,10 @@ struct HttpTransportOptions {
   std::string user_agent = "nftpolicy-agent";
 };
 
+// Sizes cpprestsdk's shared thread pool, which runs the I/O of every client and listener
+// (default: 40 threads). Call once, before any of them exists; throws if too late.
+void set_http_threads(std::size_t n);
+
 class HttpTransport final : public Transport {
  public:
   static Result<std::unique_ptr<HttpTransport>> create(const ClientConfig& config,
