@@ -36,14 +36,17 @@ conntrack::Result<std::unique_ptr<ConntrackCutter>> ConntrackCutter::open(
     std::uint32_t quarantine_mark) {
   auto table = conntrack::KernelTable::open();
   if (!table) return table.error();
-  return std::unique_ptr<ConntrackCutter>(
-      new ConntrackCutter(std::move(table).value(), quarantine_mark));
+  return std::make_unique<ConntrackCutter>(std::move(table).value(), quarantine_mark);
 }
 
 void ConntrackCutter::note(const Change& change) {
-  scope_.merge(change.addresses ? conntrack::Scope::of(*change.addresses)
-               : change.before  ? conntrack::scope_of_change(*change.before, *change.after)
-                                : conntrack::Scope::all());
+  const auto scope = change.addresses ? conntrack::Scope::of(*change.addresses)
+                     : change.before  ? conntrack::scope_of_change(*change.before, *change.after)
+                                      : conntrack::Scope::all();
+  // A change that denies nothing new may still allow a flow in quarantine again: the entry
+  // keeps living while its client sends, so it must be released, not left to time out.
+  if (scope.empty() && quarantine_may_exist_ && quarantine_mark_ != 0) recheck_ = true;
+  scope_.merge(scope);
   released_.insert(change.released.begin(), change.released.end());
 }
 
@@ -51,6 +54,7 @@ ConnectionCutter::Report ConntrackCutter::cut(const nft::Program& current) {
   Report out;
   const auto scope = std::exchange(scope_, conntrack::Scope{});
   const auto released = std::exchange(released_, {});
+  const bool recheck = std::exchange(recheck_, false);
   // The node's addresses decide the hook a flow crosses (input, output or forward); read
   // them each time, they may change.
   const auto local = node_addresses();
@@ -70,6 +74,11 @@ ConnectionCutter::Report ConntrackCutter::cut(const nft::Program& current) {
     // Complete when looked for, and when none could exist before; unknown after a failure.
     quarantine_may_exist_ = !r || r.value().in_quarantine > 0;
     add(r, "revoking: ");
+  } else if (recheck && quarantine_may_exist_) {
+    auto r = conntrack::release_quarantined(current, *table_, local,
+                                            {.quarantine_mark = quarantine_mark_});
+    quarantine_may_exist_ = !r || r.value().in_quarantine > 0;
+    add(r, "releasing: ");
   }
   if (!released.empty()) {
     add(conntrack::remove_addresses(*table_, released), "deleting flows of released IPs: ");

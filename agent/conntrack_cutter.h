@@ -22,20 +22,24 @@ class ConntrackCutter final : public ConnectionCutter {
   // Opens the conntrack netlink socket in the current network namespace. `quarantine_mark`:
   // compiler::Options::quarantine_mark of the programs it will be given (0: delete all).
   static conntrack::Result<std::unique_ptr<ConntrackCutter>> open(std::uint32_t quarantine_mark);
+  // On any table (tests: conntrack::FakeTable).
+  ConntrackCutter(std::unique_ptr<conntrack::Table> table, std::uint32_t quarantine_mark)
+      : table_(std::move(table)), quarantine_mark_(quarantine_mark) {}
 
   void note(const Change& change) override;
-  bool pending() const override { return !scope_.empty() || !released_.empty(); }
+  bool pending() const override { return !scope_.empty() || !released_.empty() || recheck_; }
   Report cut(const nft::Program& current) override;
 
  private:
-  ConntrackCutter(std::unique_ptr<conntrack::KernelTable> table, std::uint32_t quarantine_mark)
-      : table_(std::move(table)), quarantine_mark_(quarantine_mark) {}
-  std::unique_ptr<conntrack::KernelTable> table_;
+  std::unique_ptr<conntrack::Table> table_;
   std::uint32_t quarantine_mark_;
   // Whether entries in quarantine may exist: each cut then also dumps them (one more walk of
   // the kernel's table) to release those allowed again. At start, an earlier run of the
   // agent may have left some.
   bool quarantine_may_exist_ = true;
+  // A change that can only allow more was noted while entries in quarantine may exist: the
+  // next cut re-judges them (one dump by mark) even with nothing to revoke.
+  bool recheck_ = false;
   conntrack::Scope scope_;             // noted, not cut yet
   std::set<common::IpAddr> released_;  // likewise
 };

@@ -165,10 +165,10 @@ ConnectionCutter::Report Enforcer::note_and_cut(const ConnectionCutter::Change& 
                                                 bool changed) {
   if (!cutter_ || !change.after) return {};
   const auto t0 = Clock::now();
-  // Nothing sent and no IP released, or a patch that only added to peer sets: nothing new
-  // can be denied.
-  const bool nothing =
-      change.released.empty() && (change.addresses ? change.addresses->empty() : !changed);
+  // Nothing sent and no IP released: nothing can be denied or allowed anew. (A patch that
+  // only added to peer sets denies nothing, but may allow a flow the cutter holds in
+  // quarantine: the cutter sees it too, and decides.)
+  const bool nothing = change.released.empty() && !changed;
   if (!nothing) cutter_->note(change);
   const auto noted = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
   if (!cutter_->pending() || Clock::now() - last_cut_ < options_.cut_interval) {

@@ -44,7 +44,7 @@ class ConnectionCutter {
     std::string error;  // empty: fine
   };
   virtual ~ConnectionCutter() = default;
-  // Records what `change` may have denied (cheap: no kernel dump).
+  // Records what `change` may have denied, or allowed again (cheap: no kernel dump).
   virtual void note(const Change& change) = 0;
   virtual bool pending() const = 0;
   // Deletes the tracked connections in everything noted that `current` denies.

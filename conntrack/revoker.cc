@@ -219,8 +219,12 @@ std::vector<DumpFilter> plan_dumps(const Scope& scope, const Table& table,
   return plan(wanted, table, options, quarantined);
 }
 
-Result<RevokeReport> revoke(const nft::Program& program, Table& table, const Scope& scope,
-                            const NodeAddresses& local, const RevokeOptions& options) {
+namespace {
+
+// Judges every entry `dumps` return by `program`, then deletes, quarantines or releases.
+Result<RevokeReport> judge_and_cut(const nft::Program& program, Table& table,
+                                   const std::vector<DumpFilter>& dumps, const NodeAddresses& local,
+                                   const RevokeOptions& options) {
   const Clock::time_point start = Clock::now();
   RevokeReport report;
   Verdicts verdicts;
@@ -228,7 +232,7 @@ Result<RevokeReport> revoke(const nft::Program& program, Table& table, const Sco
   // alone (most of a table) are judged once. The first packet carries no mark: an entry in
   // quarantine is judged by the policy, never by the quarantine rule.
   std::unordered_map<Verdict, bool, VerdictHash> memo;
-  Status s = run_dumps(table, plan_dumps(scope, table, options), report, [&](const Entry& e) {
+  Status s = run_dumps(table, dumps, report, [&](const Entry& e) {
     auto [it, fresh] = memo.try_emplace(verdict_key(e), false);
     if (fresh) it->second = allowed(program, e, local);
     verdicts.add(e, it->second, options.quarantine_mark);
@@ -240,6 +244,20 @@ Result<RevokeReport> revoke(const nft::Program& program, Table& table, const Sco
   }
   report.time = since(start);
   return report;
+}
+
+}  // namespace
+
+Result<RevokeReport> revoke(const nft::Program& program, Table& table, const Scope& scope,
+                            const NodeAddresses& local, const RevokeOptions& options) {
+  return judge_and_cut(program, table, plan_dumps(scope, table, options), local, options);
+}
+
+Result<RevokeReport> release_quarantined(const nft::Program& program, Table& table,
+                                         const NodeAddresses& local, const RevokeOptions& options) {
+  const std::uint32_t bit = options.quarantine_mark;
+  if (bit == 0) return RevokeReport{};
+  return judge_and_cut(program, table, {DumpFilter{.mark = bit, .mark_mask = bit}}, local, options);
 }
 
 Result<RevokeReport> remove_addresses(Table& table, const std::set<IpAddr>& addresses,

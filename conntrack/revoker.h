@@ -92,6 +92,14 @@ std::vector<DumpFilter> plan_dumps(const Scope& scope, const Table& table,
 Result<RevokeReport> revoke(const nft::Program& program, Table& table, const Scope& scope,
                             const NodeAddresses& local, const RevokeOptions& options = {});
 
+// Re-judges only the entries in quarantine (one dump, filtered by the mark in the kernel):
+// releases those `program` allows, leaves the others. For changes that can only allow more
+// (addresses joining peer sets), which need no revocation but may allow a quarantined flow
+// again. Nothing to do when RevokeOptions::quarantine_mark is 0.
+Result<RevokeReport> release_quarantined(const nft::Program& program, Table& table,
+                                         const NodeAddresses& local,
+                                         const RevokeOptions& options = {});
+
 // Deletes every entry whose original or reply tuple holds one of `addresses` (pods that are
 // gone: an address reused by a new pod must not carry the old pod's connections).
 Result<RevokeReport> remove_addresses(Table& table, const std::set<common::IpAddr>& addresses,

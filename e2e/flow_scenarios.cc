@@ -165,9 +165,8 @@ FlowScenarios::~FlowScenarios() {
 
 int FlowScenarios::run(const std::string& filter) {
   const std::vector<std::pair<std::string, void (FlowScenarios::*)()>> scenarios = {
-      {"revocation", &FlowScenarios::revocation},
-      {"restart", &FlowScenarios::restart},
-      {"tampering", &FlowScenarios::tampering},
+      {"revocation", &FlowScenarios::revocation}, {"restart", &FlowScenarios::restart},
+      {"tampering", &FlowScenarios::tampering},   {"release", &FlowScenarios::release},
       {"pod-reuse", &FlowScenarios::pod_reuse},  // last: it takes a pod away
   };
   size_t ran = 0, passed = 0;

@@ -18,6 +18,10 @@
 //               dispatch map are flushed, an accept rule is inserted at the top of the
 //               forward chain: each is restored within resync + 1 s, and no denied flow gets
 //               a message through after the restore.
+//   release     UDP flows y/b -> x/c, which admits pods labelled release=yes: y/b loses the
+//               label (its flows are cut: quarantined), then gets it back (a change that only
+//               adds to a peer set): the flows run again within 1 s, their entries released,
+//               never deleted.
 //   pod-reuse   flows to and from pod z/c; it is deleted (kubectl; the stand-in plays the
 //               kubelet), its network torn down (CNI DEL), and a new pod z/q with other labels,
 //               which a policy isolates, gets its IP (CNI ADD). No old flow survives (nothing
@@ -101,6 +105,7 @@ class FlowScenarios {
   };
   std::vector<TamperWindow> tamper_with_n1(const nlohmann::json& snapshot);
   double check_tamper_window(const TamperWindow& w, const std::vector<CtEvent>& n1_events);
+  void release();    // flow_release.cc
   void pod_reuse();  // flow_reuse.cc
   void reuse_address(const PodInfo& p, const std::string& ip, TimePoint t_del, TimePoint t_released,
                      const std::vector<double>& deleted);

@@ -113,6 +113,34 @@ TEST(Quarantine, ALaterProgramThatAllowsTheFlowReleasesIt) {
   EXPECT_EQ(t.entries({.mark = kBit, .mark_mask = kBit}).value().size(), 0u);
 }
 
+// A change that only allows more (addresses joining peer sets) has nothing to revoke, but
+// release_quarantined still frees the flows it allows again: one dump, by mark, and nothing
+// else touched.
+TEST(Quarantine, ReleaseQuarantinedLooksAtTheQuarantineOnly) {
+  FakeTable t = table();
+  ASSERT_TRUE(conntrack::revoke(after(), t, Scope::all(), kNode).is_ok());
+  t.reset_stats();
+  auto still = conntrack::release_quarantined(after(), t, kNode).value();
+  EXPECT_EQ(still.examined, 2u);  // the two entries in quarantine, not the allowed UDP one
+  EXPECT_EQ(still.in_quarantine, 2u);
+  EXPECT_EQ(still.released + still.deleted + still.quarantined, 0u);
+  EXPECT_EQ(t.stats().dumps, 1u);
+  EXPECT_EQ(t.stats().marked, 0u);
+
+  const auto r = conntrack::release_quarantined(before(), t, kNode).value();
+  EXPECT_EQ(r.released, 2u);
+  EXPECT_EQ(r.in_quarantine, 0u);
+  EXPECT_EQ(find(t, kDeniedUdp)->mark, 0u);
+  EXPECT_EQ(find(t, denied_udp_with_foreign_mark())->mark, 0x4001u);
+  EXPECT_EQ(t.all().size(), 3u);  // the TCP one was deleted by the revocation; nothing else
+
+  t.reset_stats();
+  EXPECT_EQ(
+      conntrack::release_quarantined(before(), t, kNode, {.quarantine_mark = 0}).value().examined,
+      0u);
+  EXPECT_EQ(t.stats().dumps, 0u);
+}
+
 TEST(Quarantine, StillDeniedEntriesStayInQuarantine) {
   FakeTable t = table();
   ASSERT_TRUE(conntrack::revoke(after(), t, Scope::all(), kNode).is_ok());
