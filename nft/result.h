@@ -75,7 +75,8 @@ class [[nodiscard]] Result {
     check();
     return std::get<0>(v_);
   }
-  T&& value() && {
+  // By value: `for (auto& x : f().value())` must not iterate a destroyed temporary.
+  T value() && {
     check();
     return std::get<0>(std::move(v_));
   }

@@ -58,7 +58,8 @@ class [[nodiscard]] Result {
   // Precondition: is_ok().
   const T& value() const& { return std::get<0>(v_); }
   T& value() & { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
+  // By value: `for (auto& x : f().value())` must not iterate a destroyed temporary.
+  T value() && { return std::get<0>(std::move(v_)); }
   // Precondition: !is_ok().
   const Error& error() const { return std::get<1>(v_); }
   Status status() const { return is_ok() ? Status{} : Status{error()}; }

@@ -244,7 +244,9 @@ TEST(KernelTable, ChangeMarkSetsAndClearsOneBit) {
   ASSERT_TRUE(clear.is_ok()) << clear.error().to_string();
   EXPECT_EQ(mark_of(*table, marked), 0x10u);
   EXPECT_EQ(mark_of(*table, udp), 0u);
-  for (const Entry& got : table->entries().value()) {
+  const auto all = table->entries();
+  ASSERT_TRUE(all.is_ok()) << all.error().to_string();
+  for (const Entry& got : all.value()) {
     EXPECT_EQ(got.status & conntrack::kStatusAssured, conntrack::kStatusAssured);
   }
   table->reset_stats();
