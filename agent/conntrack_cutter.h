@@ -24,7 +24,9 @@ class ConntrackCutter final : public ConnectionCutter {
   static conntrack::Result<std::unique_ptr<ConntrackCutter>> open(std::uint32_t quarantine_mark);
   // On any table (tests: conntrack::FakeTable).
   ConntrackCutter(std::unique_ptr<conntrack::Table> table, std::uint32_t quarantine_mark)
-      : table_(std::move(table)), quarantine_mark_(quarantine_mark) {}
+      : table_(std::move(table)),
+        quarantine_mark_(quarantine_mark),
+        recheck_(quarantine_mark != 0) {}
 
   void note(const Change& change) override;
   bool pending() const override { return !scope_.empty() || !released_.empty() || recheck_; }
@@ -38,8 +40,10 @@ class ConntrackCutter final : public ConnectionCutter {
   // agent may have left some.
   bool quarantine_may_exist_ = true;
   // A change that can only allow more was noted while entries in quarantine may exist: the
-  // next cut re-judges them (one dump by mark) even with nothing to revoke.
-  bool recheck_ = false;
+  // next cut re-judges them (one dump by mark) even with nothing to revoke. True at start: a
+  // restarted agent whose first sync changes nothing must still release what an earlier run
+  // left marked and the program now allows (that run may have died before its cut).
+  bool recheck_;
   conntrack::Scope scope_;             // noted, not cut yet
   std::set<common::IpAddr> released_;  // likewise
 };

@@ -130,7 +130,9 @@ int run(const Flags& f) {
                            {.node = f.node,
                             .compile = {.table = f.table,
                                         .allow_node_traffic = !f.judge_node_traffic,
-                                        .quarantine_mark = quarantine_mark,
+                                        // Without a cutter nothing would release marked
+                                        // entries (an earlier run's): no quarantine rule.
+                                        .quarantine_mark = cutter ? quarantine_mark : 0,
                                         .counters = !f.no_counters},
                             .cut_interval = std::chrono::milliseconds(f.cut_interval_ms)},
                            log, &metrics, cutter.get());

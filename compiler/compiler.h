@@ -52,8 +52,9 @@ struct Options {
   // a UDP flow whose answer is in flight comes back as a new entry server -> client that the
   // policy may allow, and the client's datagrams then pass as its replies (the mid-stream
   // guard covers TCP only). A marked entry keeps matching both directions and is dropped
-  // until it times out. It is the ct mark, not the packet mark (kube-proxy's 0x4000/0x8000,
-  // flannel's): choose a bit no other component sets on conntrack entries. See README.md.
+  // until it times out (not while packets keep coming) or a later change allows the flow
+  // again. It is the ct mark, not the packet mark (kube-proxy's 0x4000/0x8000, flannel's):
+  // choose a bit no other component sets on conntrack entries. See README.md.
   std::uint32_t quarantine_mark = kDefaultQuarantineMark;
   // A counter on every drop rule, for metrics and `nft list` debugging.
   bool counters = true;

@@ -215,6 +215,11 @@ TEST_F(AgentTest, TheQuarantineMarkFlagSetsTheRule) {
   EXPECT_NE(list().text.find("ct mark & 0x00000010 == 0x00000010"), std::string::npos);
   ASSERT_EQ(agent("--once --conntrack-quarantine-mark 0").rc, 0);
   EXPECT_EQ(list().text.find("ct mark"), std::string::npos) << list().text;
+  // Without conntrack cleanup nothing would ever release a marked entry: no quarantine rule.
+  ASSERT_EQ(agent("--once").rc, 0);
+  ASSERT_NE(list().text.find("ct mark"), std::string::npos);
+  ASSERT_EQ(agent("--once --no-conntrack-cleanup").rc, 0);
+  EXPECT_EQ(list().text.find("ct mark"), std::string::npos) << list().text;
 }
 
 }  // namespace

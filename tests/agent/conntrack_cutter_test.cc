@@ -86,6 +86,22 @@ TEST(ConntrackCutter, AnAddOnlyPatchReleasesTheFlowsItAllowsAgain) {
   EXPECT_FALSE(f.cutter->pending());
 }
 
+// A restarted agent whose first sync changes nothing (ops=0: nothing noted) still releases
+// what an earlier run left in quarantine and the program allows now.
+TEST(ConntrackCutter, AtStartTheQuarantineIsReleasedEvenIfNothingChanges) {
+  auto t = std::make_unique<FakeTable>();
+  Entry marked = kClientToApi;
+  marked.mark = kBit;
+  ASSERT_TRUE(t->insert({marked}).is_ok());
+  FakeTable* table = t.get();
+  ConntrackCutter cutter(std::move(t), kBit);
+  ASSERT_TRUE(cutter.pending());
+  ASSERT_TRUE(cutter.cut(allowing()).error.empty());
+  ASSERT_EQ(table->all().size(), 1u);
+  EXPECT_EQ(table->all().front().mark, 0u);
+  EXPECT_FALSE(cutter.pending());
+}
+
 // Once a cut has seen the quarantine empty, add-only patches cost nothing again.
 TEST(ConntrackCutter, NothingInQuarantineNoRecheck) {
   Fixture f(kBit);
@@ -109,7 +125,7 @@ TEST(ConntrackCutter, QuarantineOffDeletesAndNeverRechecks) {
   EXPECT_FALSE(f.cutter->pending());
 }
 
-// A patch that removed addresses cuts their flows, and looks at the quarantine as well.
+// A patch that removed addresses cuts their flows (quarantined: UDP).
 TEST(ConntrackCutter, ARemovingPatchRevokesItsAddresses) {
   Fixture f(kBit);
   f.cutter->note({.after = &allowing()});
