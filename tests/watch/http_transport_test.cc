@@ -209,6 +209,10 @@ TEST(Informers, MalformedEventsAreSurvived) {
   const std::string token = trim(s->read("token"));
   Live live(from(*s, "kubeconfig"));
   ASSERT_TRUE(live.until([](const policy::Cluster& c) { return c.namespaces.size() >= 3; }));
+  // The fault goes into the open watch streams only: wait until the policies' one delivers
+  // (a bookmark every 0.2 s), not just until its list is done.
+  ASSERT_TRUE(
+      live.eventually([&] { return live.stats(Resource::networkpolicies).bookmarks >= 1; }));
   // An object that is no NetworkPolicy: reported, left out, the stream goes on.
   ASSERT_EQ(post(s->url(), "/_standin/faults",
                  {{"malformed_event", {{"resource", "networkpolicies"}, {"kind", "object"}}}}),
