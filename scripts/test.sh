@@ -24,6 +24,7 @@ step "tests under ASan+UBSan"
 # The kernel e2e (label e2e) already ran above; under ASan it would only repeat the kernel,
 # and the stand-in's own tests (label apiserver) are Python.
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  LSAN_OPTIONS="suppressions=$root/tests/lsan.supp" \
   ctest --test-dir "$root/build-asan" --output-on-failure -j"$(nproc)" -LE "e2e|apiserver|bench"
 
 step "fuzz the manifest loader and the watch path (libFuzzer, clang)"
