@@ -52,7 +52,6 @@ Walkthrough::Walkthrough(const Term& term, const ExampleCluster& ex, const e2e::
       cluster_(cluster),
       control_(control),
       predictor_(predictor),
-      ext_(ext),
       opt_(std::move(opt)),
       groups_(flow_groups(ex, ext)),
       names_(names_of(ex, ext)) {

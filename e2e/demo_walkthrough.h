@@ -64,7 +64,6 @@ class Walkthrough {
   const e2e::Cluster& cluster_;
   ControlPlane& control_;
   const Predictor& predictor_;
-  const ExternalOptions& ext_;
   WalkOptions opt_;
   std::vector<FlowGroup> groups_;
   std::vector<std::string> sources_;  // running pods, sorted
