@@ -5,6 +5,8 @@
 #include <sstream>
 #include <thread>
 
+#include "sys.h"
+
 namespace demo {
 
 namespace {
@@ -32,14 +34,6 @@ std::string read_file(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// The value of `key=` in a key=value log line, or "".
-std::string field(const std::string& line, const std::string& key) {
-  const auto at = line.find(" " + key + "=");
-  if (at == std::string::npos) return "";
-  const auto from = at + key.size() + 2;
-  return line.substr(from, line.find(' ', from) - from);
 }
 
 }  // namespace
@@ -179,9 +173,9 @@ void Walkthrough::show_sync_lines(const std::vector<size_t>& offsets) const {
   bool any = false;
   for (size_t i = 0; i < offsets.size(); ++i) {
     for (const auto& line : control_.agent_log_since(i, offsets[i])) {
-      const std::string deleted = field(line, "conntrack_deleted");
+      const std::string deleted = e2e::log_field(line, "conntrack_deleted");
       if (deleted.empty() || deleted == "0") continue;
-      const std::string node = field(line, "node");
+      const std::string node = e2e::log_field(line, "node");
       say("  the agent on " + node + " logged:\n" + term_.dim(wrap_text(line, kWidth, "    ")));
       if (!any)
         say(

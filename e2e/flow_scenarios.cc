@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "flow_protocol.h"
+#include "sys.h"
 
 namespace e2e {
 
@@ -134,14 +135,6 @@ std::string first_line_after(const std::string& log, std::uintmax_t offset,
       return line;
   }
   return "";
-}
-
-// The value of `key=` in a key=value log line ("" when absent).
-std::string field(const std::string& line, const std::string& key) {
-  const auto at = line.find(" " + key + "=");
-  if (at == std::string::npos) return "";
-  const auto from = at + key.size() + 2;
-  return line.substr(from, line.find(' ', from) - from);
 }
 
 }  // namespace
@@ -580,11 +573,11 @@ void FlowScenarios::restart() {
   const json table_after = nft_table(netns);
   stop_flows();
   const std::string sync = first_line_after(log, offset, {"sync node=n1", "result="});
-  check(field(sync, "ops") == "0", "the restarted agent's first sync changed nothing",
-        "ops=" + field(sync, "ops") + " read_back=" + field(sync, "read_back") + " drift=" +
-            field(sync, "drift") + " conntrack_deleted=" + field(sync, "conntrack_deleted") +
-            " total_ms=" + field(sync, "total_ms") +
-            (opt_.verbose || field(sync, "ops") != "0" ? "\n      " + sync : ""));
+  check(log_field(sync, "ops") == "0", "the restarted agent's first sync changed nothing",
+        "ops=" + log_field(sync, "ops") + " read_back=" + log_field(sync, "read_back") +
+            " drift=" + log_field(sync, "drift") + " conntrack_deleted=" +
+            log_field(sync, "conntrack_deleted") + " total_ms=" + log_field(sync, "total_ms") +
+            (opt_.verbose || log_field(sync, "ops") != "0" ? "\n      " + sync : ""));
   check(!table_before.empty() && table_after == table_before,
         "n1's table after the restart is the one before",
         std::to_string(table_after.size()) + " objects" + table_diff(table_before, table_after));
@@ -592,7 +585,7 @@ void FlowScenarios::restart() {
   const double longest = check_allowed_undisturbed();
   check_no_pickup(t_write0_);
   summary(std::to_string(plan_.size()) + " flows; agent ready " + plus(seconds(r.killed, r.ready)) +
-          " after the kill (1 s restart delay), first sync ops=" + field(sync, "ops") +
+          " after the kill (1 s restart delay), first sync ops=" + log_field(sync, "ops") +
           "; allowed: longest silence " + ms(longest));
 }
 

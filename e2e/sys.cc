@@ -249,4 +249,11 @@ void enter_netns_thread(int netns_fd) {
     throw std::runtime_error(std::string("setns: ") + std::strerror(errno));
 }
 
+std::string log_field(const std::string& line, const std::string& key) {
+  const auto at = line.find(" " + key + "=");
+  if (at == std::string::npos) return "";
+  const auto from = at + key.size() + 2;
+  return line.substr(from, line.find(' ', from) - from);
+}
+
 }  // namespace e2e

@@ -35,6 +35,8 @@ std::string must_run(const std::vector<std::string>& argv, const RunOptions& opt
 std::vector<std::string> in_netns(const std::string& netns, std::vector<std::string> argv);
 
 std::string join(const std::vector<std::string>& v, const std::string& sep);
+// The value of `key=` in a " key=value" log line ("" when absent).
+std::string log_field(const std::string& line, const std::string& key);
 
 // In a forked child before exec: default signal mask and SIGPIPE. The signal thread's mask and
 // the runner's ignored SIGPIPE would otherwise be inherited through exec.
