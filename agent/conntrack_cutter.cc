@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include <cstring>
+#include <string>
 #include <utility>
 
 namespace agent {
@@ -58,14 +59,16 @@ ConnectionCutter::Report ConntrackCutter::cut(const nft::Program& current) {
   // The node's addresses decide the hook a flow crosses (input, output or forward); read
   // them each time, they may change.
   const auto local = node_addresses();
+  // Whether each part succeeded; what failed is kept for the next attempt.
   auto add = [&](const conntrack::Result<conntrack::RevokeReport>& r, const char* what) {
     if (r) {
       out.examined += r.value().examined;
       out.deleted += r.value().deleted + r.value().quarantined;
       out.time += r.value().time;
-    } else {
-      out.error += (out.error.empty() ? "" : "; ") + std::string(what) + r.error().to_string();
+      return true;
     }
+    out.error += (out.error.empty() ? "" : "; ") + std::string(what) + r.error().to_string();
+    return false;
   };
   if (!scope.empty()) {
     auto r = conntrack::revoke(
@@ -73,15 +76,29 @@ ConnectionCutter::Report ConntrackCutter::cut(const nft::Program& current) {
         {.quarantine_mark = quarantine_mark_, .find_quarantined = quarantine_may_exist_});
     // Complete when looked for, and when none could exist before; unknown after a failure.
     quarantine_may_exist_ = !r || r.value().in_quarantine > 0;
-    add(r, "revoking: ");
+    if (!add(r, "revoking: ")) scope_.merge(scope);
   } else if (recheck && quarantine_may_exist_) {
     auto r = conntrack::release_quarantined(current, *table_, local,
                                             {.quarantine_mark = quarantine_mark_});
     quarantine_may_exist_ = !r || r.value().in_quarantine > 0;
-    add(r, "releasing: ");
+    if (!add(r, "releasing: ")) recheck_ = true;
   }
-  if (!released.empty()) {
-    add(conntrack::remove_addresses(*table_, released), "deleting flows of released IPs: ");
+  if (!released.empty() &&
+      !add(conntrack::remove_addresses(*table_, released), "deleting flows of released IPs: ")) {
+    released_.insert(released.begin(), released.end());
+  }
+  if (out.error.empty()) {
+    failed_attempts_ = 0;
+  } else if (++failed_attempts_ < kMaxAttempts) {
+    out.error += " (attempt " + std::to_string(failed_attempts_) + " of " +
+                 std::to_string(kMaxAttempts) + ", retried)";
+  } else {
+    out.error += " (attempt " + std::to_string(failed_attempts_) + " of " +
+                 std::to_string(kMaxAttempts) + ": given up until a change denies them again)";
+    failed_attempts_ = 0;
+    scope_ = {};
+    released_.clear();
+    recheck_ = false;
   }
   return out;
 }

@@ -28,6 +28,10 @@ Status FakeTable::insert(const std::vector<Entry>& entries) {
 
 Status FakeTable::dump(const DumpFilter& filter, const std::function<void(const Entry&)>& visit) {
   ++stats_.dumps;
+  if (failing_dumps_ > 0) {
+    --failing_dumps_;
+    return nft::make_error(nft::Errc::io, "dump: No buffer space available (injected)");
+  }
   // Like the kernel, hand out a snapshot: the caller may not change the table meanwhile,
   // but copying keeps a misbehaving visitor from invalidating the iteration.
   const std::vector<Entry> snapshot = entries_;

@@ -32,6 +32,8 @@ class FakeTable final : public Table {
 
   // Pretend the kernel cannot filter this family by address (like KernelTable for IPv6).
   void set_filters_addresses(common::Family family, bool filters);
+  // The next `n` dumps fail (like ENOBUFS on a kernel dump), visiting nothing.
+  void fail_dumps(std::size_t n) { failing_dumps_ = n; }
   // Every entry, in insertion order.
   const std::vector<Entry>& all() const { return entries_; }
   void reset_stats() { stats_ = {}; }
@@ -39,6 +41,7 @@ class FakeTable final : public Table {
  private:
   std::vector<Entry> entries_;
   bool report_size_ = false;
+  std::size_t failing_dumps_ = 0;
   std::uint32_t next_id_ = 1;
   bool filters_v4_ = true;
   bool filters_v6_ = true;

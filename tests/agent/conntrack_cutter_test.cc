@@ -137,4 +137,57 @@ TEST(ConntrackCutter, ARemovingPatchRevokesItsAddresses) {
   EXPECT_EQ(f.mark(), kBit);
 }
 
+// A cut that fails (a dump lost to ENOBUFS) is tried again at the next interval: the denied
+// flow does not stay up until some later change happens to cut again.
+TEST(ConntrackCutter, AFailedCutIsRetried) {
+  Fixture f(kBit);
+  f.table->fail_dumps(2);
+  f.cutter->note({.after = &denying()});
+  auto r = f.cutter->cut(denying());
+  EXPECT_NE(r.error.find("attempt 1 of 5, retried"), std::string::npos) << r.error;
+  EXPECT_EQ(f.mark(), 0u);
+  ASSERT_TRUE(f.cutter->pending());
+  r = f.cutter->cut(denying());
+  EXPECT_NE(r.error.find("attempt 2 of 5"), std::string::npos) << r.error;
+  ASSERT_TRUE(f.cutter->pending());
+  r = f.cutter->cut(denying());
+  EXPECT_TRUE(r.error.empty()) << r.error;
+  EXPECT_EQ(f.mark(), kBit);
+  EXPECT_FALSE(f.cutter->pending());
+
+  // The count starts again after a success: four more failures are still retried.
+  f.table->fail_dumps(4);
+  f.cutter->note({.after = &allowing()});  // releases: the same retry for the way back
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(f.cutter->pending()) << i;
+    EXPECT_FALSE(f.cutter->cut(allowing()).error.empty());
+  }
+  ASSERT_TRUE(f.cutter->pending());
+  EXPECT_TRUE(f.cutter->cut(allowing()).error.empty());
+  EXPECT_EQ(f.mark(), 0u);
+}
+
+// A cut that keeps failing is dropped after kMaxAttempts, and says so; it does not retry
+// for ever (each attempt walks the kernel's table).
+TEST(ConntrackCutter, ACutThatKeepsFailingIsGivenUp) {
+  Fixture f(kBit);
+  f.table->fail_dumps(100);
+  f.cutter->note({.after = &denying()});
+  std::string last;
+  int attempts = 0;
+  while (f.cutter->pending() && attempts < 10) {
+    last = f.cutter->cut(denying()).error;
+    ++attempts;
+  }
+  EXPECT_EQ(attempts, ConntrackCutter::kMaxAttempts);
+  EXPECT_NE(last.find("given up"), std::string::npos) << last;
+  EXPECT_FALSE(f.cutter->pending());
+  EXPECT_EQ(f.mark(), 0u);
+  // The next change that denies the flow cuts it.
+  f.table->fail_dumps(0);
+  f.cutter->note({.after = &denying()});
+  EXPECT_TRUE(f.cutter->cut(denying()).error.empty());
+  EXPECT_EQ(f.mark(), kBit);
+}
+
 }  // namespace
