@@ -74,20 +74,12 @@ std::string kubectl_too_old(const std::string& kubectl) {
   return "";
 }
 
-// Root, the CNI plugins, bridge netfilter, kubectl, openssl and python3; else why not.
+// Root, the CNI plugins, bridge netfilter, kubectl (new enough), openssl and python3; else
+// why not.
 std::string missing_prerequisite(const Flags& f) {
-  if (geteuid() != 0) return "needs root (network namespaces, nftables)";
-  for (const char* plugin : {"bridge", "host-local"}) {
-    if (access((f.cni_bin + "/" + plugin).c_str(), X_OK) != 0)
-      return f.cni_bin + "/" + plugin + " missing: apt-get install containernetworking-plugins";
-  }
-  // Loading br_netfilter is the only change outside the run's own namespaces.
-  if (!fs::exists("/proc/sys/net/bridge")) e2e::run({"modprobe", "br_netfilter"});
-  if (!fs::exists("/proc/sys/net/bridge")) return "br_netfilter is not available in this kernel";
-  for (const std::string& tool : {f.kubectl, std::string("openssl"), std::string("python3")}) {
-    if (e2e::run({"sh", "-c", "command -v \"$0\" >/dev/null", tool}).rc != 0)
-      return tool + " is not installed";
-  }
+  if (auto why = e2e::missing_prerequisite(f.cni_bin, {f.kubectl, "openssl", "python3"});
+      !why.empty())
+    return why;
   return kubectl_too_old(f.kubectl);
 }
 

@@ -71,24 +71,11 @@ int dump_manifests(const std::vector<cases::Case>& all, const std::string& dir) 
   return 0;
 }
 
-// Root, the CNI plugins and bridge netfilter; a missing one skips the run with the reason.
+// A missing prerequisite skips the run with the reason.
 std::string missing_prerequisite(const Flags& f) {
-  if (geteuid() != 0) return "needs root (network namespaces, nftables)";
-  for (const char* plugin : {"bridge", "host-local"}) {
-    if (access((f.cni_bin + "/" + plugin).c_str(), X_OK) != 0)
-      return f.cni_bin + "/" + plugin + " missing: apt-get install containernetworking-plugins";
-  }
-  // Loading br_netfilter is the only change to the root namespace: its sysctls are then set
-  // per node namespace only.
-  if (!fs::exists("/proc/sys/net/bridge")) e2e::run({"modprobe", "br_netfilter"});
-  if (!fs::exists("/proc/sys/net/bridge")) return "br_netfilter is not available in this kernel";
-  if (api_mode(f)) {
-    for (const std::string& tool : {f.kubectl, std::string("openssl"), std::string("python3")}) {
-      if (e2e::run({"sh", "-c", "command -v \"$0\" >/dev/null", tool}).rc != 0)
-        return tool + " is not installed (the API-server mode needs kubectl, openssl, python3)";
-    }
-  }
-  return "";
+  std::vector<std::string> tools;
+  if (api_mode(f)) tools = {f.kubectl, "openssl", "python3"};
+  return e2e::missing_prerequisite(f.cni_bin, tools);
 }
 
 std::string default_pod_server() {

@@ -249,6 +249,22 @@ void enter_netns_thread(int netns_fd) {
     throw std::runtime_error(std::string("setns: ") + std::strerror(errno));
 }
 
+std::string missing_prerequisite(const std::string& cni_bin,
+                                 const std::vector<std::string>& tools) {
+  if (geteuid() != 0) return "needs root (network namespaces, nftables)";
+  for (const char* plugin : {"bridge", "host-local"}) {
+    if (access((cni_bin + "/" + plugin).c_str(), X_OK) != 0)
+      return cni_bin + "/" + plugin + " missing: apt-get install containernetworking-plugins";
+  }
+  if (!fs::exists("/proc/sys/net/bridge")) run({"modprobe", "br_netfilter"});
+  if (!fs::exists("/proc/sys/net/bridge")) return "br_netfilter is not available in this kernel";
+  for (const std::string& tool : tools) {
+    if (run({"sh", "-c", "command -v \"$0\" >/dev/null", tool}).rc != 0)
+      return tool + " is not installed (needed: " + join(tools, ", ") + ")";
+  }
+  return "";
+}
+
 std::string log_field(const std::string& line, const std::string& key) {
   const auto at = line.find(" " + key + "=");
   if (at == std::string::npos) return "";

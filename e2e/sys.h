@@ -38,6 +38,12 @@ std::string join(const std::vector<std::string>& v, const std::string& sep);
 // The value of `key=` in a " key=value" log line ("" when absent).
 std::string log_field(const std::string& line, const std::string& key);
 
+// What a kernel run needs: root, the CNI bridge and host-local plugins in `cni_bin`, bridge
+// netfilter (br_netfilter is loaded if need be: the only change outside the run's own
+// namespaces; its sysctls are set per node namespace) and `tools` on the PATH. "" when all
+// are there, else why not (the caller skips with it).
+std::string missing_prerequisite(const std::string& cni_bin, const std::vector<std::string>& tools);
+
 // In a forked child before exec: default signal mask and SIGPIPE. The signal thread's mask and
 // the runner's ignored SIGPIPE would otherwise be inherited through exec.
 void reset_child_signals();
