@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 
 #include <cstring>
-#include <string>
 #include <utility>
 
 namespace agent {
@@ -86,19 +85,6 @@ ConnectionCutter::Report ConntrackCutter::cut(const nft::Program& current) {
   if (!released.empty() &&
       !add(conntrack::remove_addresses(*table_, released), "deleting flows of released IPs: ")) {
     released_.insert(released.begin(), released.end());
-  }
-  if (out.error.empty()) {
-    failed_attempts_ = 0;
-  } else if (++failed_attempts_ < kMaxAttempts) {
-    out.error += " (attempt " + std::to_string(failed_attempts_) + " of " +
-                 std::to_string(kMaxAttempts) + ", retried)";
-  } else {
-    out.error += " (attempt " + std::to_string(failed_attempts_) + " of " +
-                 std::to_string(kMaxAttempts) + ": given up until a change denies them again)";
-    failed_attempts_ = 0;
-    scope_ = {};
-    released_.clear();
-    recheck_ = false;
   }
   return out;
 }

@@ -28,12 +28,9 @@ class ConntrackCutter final : public ConnectionCutter {
         quarantine_mark_(quarantine_mark),
         recheck_(quarantine_mark != 0) {}
 
-  // A cut that fails (netlink: ENOBUFS on a dump, a refused delete) keeps what it did not
-  // finish and tries again at the next interval, this many times in all; then it drops it
-  // with an error saying so (the next change that denies those flows cuts them again).
-  static constexpr int kMaxAttempts = 5;
-
   void note(const Change& change) override;
+  // A cut that fails (netlink: ENOBUFS on a dump, a refused delete) keeps pending what it did
+  // not finish, with whatever is noted meanwhile; the Enforcer tries again after a backoff.
   bool pending() const override { return !scope_.empty() || !released_.empty() || recheck_; }
   Report cut(const nft::Program& current) override;
 
@@ -51,7 +48,6 @@ class ConntrackCutter final : public ConnectionCutter {
   bool recheck_;
   conntrack::Scope scope_;             // noted, not cut yet
   std::set<common::IpAddr> released_;  // likewise
-  int failed_attempts_ = 0;            // of the work still pending, in a row
 };
 
 // Every address of this host's interfaces, both families (getifaddrs).

@@ -2,6 +2,8 @@
 
 #include <malloc.h>
 
+#include <algorithm>
+
 #include "compiler/incremental.h"
 
 namespace agent {
@@ -12,6 +14,15 @@ double ms(std::chrono::nanoseconds d) {
 }
 
 }  // namespace
+
+std::chrono::milliseconds cut_delay(std::chrono::milliseconds interval, int failures) {
+  using std::chrono::milliseconds;
+  if (failures <= 0) return interval;
+  constexpr milliseconds kMax{30000};
+  milliseconds delay = std::max(interval, milliseconds{10});
+  for (int i = 1; i < failures && delay < kMax; ++i) delay *= 2;
+  return std::min(delay, kMax);
+}
 
 AgentMetrics::AgentMetrics(Registry& r)
     : syncs(r.labeled_counter("nftpolicy_syncs_total",
@@ -171,9 +182,7 @@ ConnectionCutter::Report Enforcer::note_and_cut(const ConnectionCutter::Change& 
   const bool nothing = change.released.empty() && !changed;
   if (!nothing) cutter_->note(change);
   const auto noted = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
-  if (!cutter_->pending() || Clock::now() - last_cut_ < options_.cut_interval) {
-    return {.time = noted};
-  }
+  if (!cutter_->pending() || Clock::now() < next_cut()) return {.time = noted};
   auto r = cut_now();
   r.time += noted;
   return r;
@@ -182,17 +191,23 @@ ConnectionCutter::Report Enforcer::note_and_cut(const ConnectionCutter::Change& 
 ConnectionCutter::Report Enforcer::cut_now() {
   const auto* current = syncer_.current();
   if (!cutter_ || !current) return {};
-  last_cut_ = Clock::now();
   auto r = cutter_->cut(*current);
-  if (!r.error.empty()) {
-    log_->warn("conntrack cleanup: {}", r.error);
+  // From the end: a cut that takes longer than the interval (a whole-table dump of a large
+  // table) does not run back to back.
+  last_cut_ = Clock::now();
+  if (r.error.empty()) {
+    cut_failures_ = 0;
+  } else {
+    ++cut_failures_;
+    log_->warn("conntrack cleanup failed ({} in a row), retried in {} ms: {}", cut_failures_,
+               cut_delay(options_.cut_interval, cut_failures_).count(), r.error);
     if (metrics_) metrics_->errors.inc("conntrack");
   }
   return r;
 }
 
 void Enforcer::cut_if_due() {
-  if (!cutter_ || !cutter_->pending() || Clock::now() - last_cut_ < options_.cut_interval) return;
+  if (!cut_due() || Clock::now() < next_cut()) return;
   const auto r = cut_now();
   if (metrics_) {
     metrics_->conntrack_examined.inc(r.examined);
@@ -204,8 +219,10 @@ void Enforcer::cut_if_due() {
 }
 
 std::optional<Enforcer::Clock::time_point> Enforcer::cut_due() const {
-  if (!cutter_ || !cutter_->pending()) return std::nullopt;
-  return last_cut_ + options_.cut_interval;
+  // Nothing to judge by while the kernel's program is unknown (after a failed apply): the
+  // next successful sync cuts. (A due time in the past here would spin the caller's wait.)
+  if (!cutter_ || !cutter_->pending() || !syncer_.current()) return std::nullopt;
+  return next_cut();
 }
 
 void Enforcer::record(const SyncReport& rep, const ConnectionCutter::Report& cut,

@@ -80,6 +80,11 @@ struct EnforcerOptions {
   std::chrono::milliseconds cut_interval{250};
 };
 
+// The wait before the next conntrack cut: `interval`; after `failures` failed cuts in a row,
+// doubled per failure from at least 10 ms (an interval of 0 must not retry in a busy loop),
+// at most 30 s. Nothing noted is dropped meanwhile.
+std::chrono::milliseconds cut_delay(std::chrono::milliseconds interval, int failures);
+
 // What the caller knows about the round, for the log line and the metrics.
 struct SyncContext {
   std::string fields;  // extra key=value fields for the log line ("generation=12")
@@ -132,6 +137,8 @@ class Enforcer {
   // (for the caller's wait), if one is pending.
   void cut_if_due();
   std::optional<std::chrono::steady_clock::time_point> cut_due() const;
+  // Failed conntrack cuts in a row (0 after a successful one).
+  int cut_failures() const { return cut_failures_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -141,6 +148,10 @@ class Enforcer {
   // Notes the change for the cutter and cuts now if the interval allows it.
   ConnectionCutter::Report note_and_cut(const ConnectionCutter::Change& change, bool changed);
   ConnectionCutter::Report cut_now();
+  // When the next cut may run: cut_delay() after the end of the last one.
+  Clock::time_point next_cut() const {
+    return last_cut_ + cut_delay(options_.cut_interval, cut_failures_);
+  }
   void record(const SyncReport& report, const ConnectionCutter::Report& cut, std::size_t messages,
               Clock::duration total, const char* kind);
 
@@ -157,6 +168,7 @@ class Enforcer {
   std::mutex waker_mu_;
   std::function<void()> waker_;
   Clock::time_point last_cut_{};
+  int cut_failures_ = 0;
 };
 
 }  // namespace agent

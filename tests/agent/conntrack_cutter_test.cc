@@ -137,57 +137,63 @@ TEST(ConntrackCutter, ARemovingPatchRevokesItsAddresses) {
   EXPECT_EQ(f.mark(), kBit);
 }
 
-// A cut that fails (a dump lost to ENOBUFS) is tried again at the next interval: the denied
-// flow does not stay up until some later change happens to cut again.
-TEST(ConntrackCutter, AFailedCutIsRetried) {
+// A cut that fails (a dump lost to ENOBUFS) keeps its work pending, with what is noted
+// meanwhile: the Enforcer retries it (tests/agent/enforcer_cut_test.cc), nothing is dropped.
+TEST(ConntrackCutter, AFailedRevocationStaysPending) {
   Fixture f(kBit);
   f.table->fail_dumps(2);
   f.cutter->note({.after = &denying()});
-  auto r = f.cutter->cut(denying());
-  EXPECT_NE(r.error.find("attempt 1 of 5, retried"), std::string::npos) << r.error;
-  EXPECT_EQ(f.mark(), 0u);
-  ASSERT_TRUE(f.cutter->pending());
-  r = f.cutter->cut(denying());
-  EXPECT_NE(r.error.find("attempt 2 of 5"), std::string::npos) << r.error;
-  ASSERT_TRUE(f.cutter->pending());
-  r = f.cutter->cut(denying());
+  for (int i = 0; i < 2; ++i) {
+    const auto r = f.cutter->cut(denying());
+    EXPECT_NE(r.error.find("revoking: "), std::string::npos) << r.error;
+    EXPECT_EQ(f.mark(), 0u);
+    ASSERT_TRUE(f.cutter->pending());
+  }
+  const auto r = f.cutter->cut(denying());
   EXPECT_TRUE(r.error.empty()) << r.error;
   EXPECT_EQ(f.mark(), kBit);
   EXPECT_FALSE(f.cutter->pending());
-
-  // The count starts again after a success: four more failures are still retried.
-  f.table->fail_dumps(4);
-  f.cutter->note({.after = &allowing()});  // releases: the same retry for the way back
-  for (int i = 0; i < 4; ++i) {
-    ASSERT_TRUE(f.cutter->pending()) << i;
-    EXPECT_FALSE(f.cutter->cut(allowing()).error.empty());
-  }
-  ASSERT_TRUE(f.cutter->pending());
-  EXPECT_TRUE(f.cutter->cut(allowing()).error.empty());
-  EXPECT_EQ(f.mark(), 0u);
 }
 
-// A cut that keeps failing is dropped after kMaxAttempts, and says so; it does not retry
-// for ever (each attempt walks the kernel's table).
-TEST(ConntrackCutter, ACutThatKeepsFailingIsGivenUp) {
+// The release of a quarantined flow an add-only patch allows again is retried too.
+TEST(ConntrackCutter, AFailedReleaseStaysPending) {
   Fixture f(kBit);
-  f.table->fail_dumps(100);
-  f.cutter->note({.after = &denying()});
-  std::string last;
-  int attempts = 0;
-  while (f.cutter->pending() && attempts < 10) {
-    last = f.cutter->cut(denying()).error;
-    ++attempts;
-  }
-  EXPECT_EQ(attempts, ConntrackCutter::kMaxAttempts);
-  EXPECT_NE(last.find("given up"), std::string::npos) << last;
-  EXPECT_FALSE(f.cutter->pending());
-  EXPECT_EQ(f.mark(), 0u);
-  // The next change that denies the flow cuts it.
-  f.table->fail_dumps(0);
-  f.cutter->note({.after = &denying()});
-  EXPECT_TRUE(f.cutter->cut(denying()).error.empty());
+  f.deny_everything_first();
+  f.table->fail_dumps(1);
+  f.cutter->note(f.add_only());
+  auto r = f.cutter->cut(allowing());
+  EXPECT_NE(r.error.find("releasing: "), std::string::npos) << r.error;
   EXPECT_EQ(f.mark(), kBit);
+  ASSERT_TRUE(f.cutter->pending());
+  r = f.cutter->cut(allowing());
+  EXPECT_TRUE(r.error.empty()) << r.error;
+  EXPECT_EQ(f.mark(), 0u);
+  EXPECT_FALSE(f.cutter->pending());
+}
+
+// The flows of an IP that left its pod are deleted even if the first attempt fails: a new pod
+// given that IP must not inherit them. What is noted between attempts joins the retry.
+TEST(ConntrackCutter, ReleasedAddressesAndLaterNotesSurviveFailures) {
+  Fixture f(0);
+  const Entry other = flow(conntrack::kProtoTcp, "10.244.2.41", 40000, "10.244.1.20", 80);
+  ASSERT_TRUE(f.table->insert(other).is_ok());
+  f.table->fail_dumps(1);
+  f.cutter->note({.after = &allowing(),
+                  .addresses = std::set<common::IpAddr>{},
+                  .released = {conntrack_test::ip("10.244.2.40")}});
+  auto r = f.cutter->cut(allowing());
+  EXPECT_NE(r.error.find("deleting flows of released IPs: "), std::string::npos) << r.error;
+  EXPECT_EQ(f.table->all().size(), 2u);
+  f.table->fail_dumps(1);
+  f.cutter->note({.after = &allowing(),
+                  .addresses = std::set<common::IpAddr>{},
+                  .released = {conntrack_test::ip("10.244.2.41")}});
+  EXPECT_FALSE(f.cutter->cut(allowing()).error.empty());
+  ASSERT_TRUE(f.cutter->pending());
+  r = f.cutter->cut(allowing());
+  EXPECT_TRUE(r.error.empty()) << r.error;
+  EXPECT_TRUE(f.table->all().empty());
+  EXPECT_FALSE(f.cutter->pending());
 }
 
 }  // namespace
