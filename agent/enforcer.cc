@@ -207,7 +207,8 @@ ConnectionCutter::Report Enforcer::cut_now() {
 }
 
 void Enforcer::cut_if_due() {
-  if (!cut_due() || Clock::now() < next_cut()) return;
+  const auto due = cut_due();
+  if (!due || Clock::now() < *due) return;
   const auto r = cut_now();
   if (metrics_) {
     metrics_->conntrack_examined.inc(r.examined);

@@ -59,13 +59,33 @@ TEST(CutDelay, DoublesPerFailureInARowUpTo30s) {
   EXPECT_EQ(cut_delay(0ms, 3), 40ms);
 }
 
-TEST(EnforcerCuts, AFailedCutIsRetriedAfterABackoff) {
-  REQUIRE_NETNS(ns);
-  auto netlink = ns->open_netlink();
-  ASSERT_TRUE(netlink) << netlink.error().to_string();
+// An Enforcer (cut interval 20 ms) on a table in a test network namespace.
+class EnforcerCuts : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why_not;
+    ns_ = nft::testing::Netns::create(why_not);
+    if (!ns_) GTEST_SKIP() << why_not;
+    auto netlink = ns_->open_netlink();
+    ASSERT_TRUE(netlink) << netlink.error().to_string();
+    netlink_ = std::move(netlink).value();
+  }
+  agent::Enforcer& enforcer(ConnectionCutter& cutter) {
+    enforcer_ = std::make_unique<agent::Enforcer>(
+        *netlink_, agent::EnforcerOptions{.node = "n1", .cut_interval = 20ms},
+        std::make_shared<spdlog::logger>("test"), nullptr, &cutter);
+    return *enforcer_;
+  }
+
+ private:
+  std::unique_ptr<nft::testing::Netns> ns_;
+  std::unique_ptr<nft::KernelNetlink> netlink_;
+  std::unique_ptr<agent::Enforcer> enforcer_;
+};
+
+TEST_F(EnforcerCuts, AFailedCutIsRetriedAfterABackoff) {
   FlakyCutter cutter(2);
-  agent::Enforcer enforcer(*netlink.value(), {.node = "n1", .cut_interval = 20ms},
-                           std::make_shared<spdlog::logger>("test"), nullptr, &cutter);
+  agent::Enforcer& enforcer = this->enforcer(cutter);
   EXPECT_FALSE(enforcer.cut_due());
 
   // The first apply notes the change and cuts at once: it fails.
@@ -96,13 +116,9 @@ TEST(EnforcerCuts, AFailedCutIsRetriedAfterABackoff) {
   EXPECT_FALSE(enforcer.cut_due());  // nothing pending
 }
 
-TEST(EnforcerCuts, NoCutIsDueWhileTheKernelsProgramIsUnknown) {
-  REQUIRE_NETNS(ns);
-  auto netlink = ns->open_netlink();
-  ASSERT_TRUE(netlink) << netlink.error().to_string();
+TEST_F(EnforcerCuts, NoCutIsDueWhileTheKernelsProgramIsUnknown) {
   FlakyCutter cutter(1);
-  agent::Enforcer enforcer(*netlink.value(), {.node = "n1", .cut_interval = 20ms},
-                           std::make_shared<spdlog::logger>("test"), nullptr, &cutter);
+  agent::Enforcer& enforcer = this->enforcer(cutter);
   ASSERT_TRUE(enforcer.apply(enforcer.compile(cluster()), {}));
   ASSERT_TRUE(cutter.pending());
   ASSERT_TRUE(enforcer.cut_due());
